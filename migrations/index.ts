@@ -1,0 +1,5 @@
+import { InitialSchema1764300000000 } from './1764300000000-InitialSchema.js';
+import { PerformanceIndexes1764300000001 } from './1764300000001-PerformanceIndexes.js';
+
+/** Every migration, in order. Listed explicitly so the same list works from `src` (tests) and `dist`. */
+export const MIGRATIONS = [InitialSchema1764300000000, PerformanceIndexes1764300000001];

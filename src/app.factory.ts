@@ -1,0 +1,70 @@
+import { randomUUID } from 'node:crypto';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { LogController } from 'fastify';
+import type { Logger } from 'pino';
+import { AppModule } from './app.module.js';
+import { createValidationPipe } from './common/http/validation.js';
+import { LifecycleState } from './common/lifecycle/lifecycle.state.js';
+import { PinoNestLogger } from './common/logging/nest-logger.js';
+import type { AppConfig } from './config/config.js';
+import { setupSwagger } from './modules/docs/swagger.js';
+
+export const API_PREFIX = 'api/v1';
+
+// Client-sent ids are echoed only when they are short and plain, so they cannot inject into logs.
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function requestId(request: { headers: Record<string, string | string[] | undefined> }): string {
+  const sent = request.headers['x-request-id'];
+  return typeof sent === 'string' && SAFE_REQUEST_ID.test(sent) ? sent : randomUUID();
+}
+
+/**
+ * Builds the HTTP application: Fastify with the request id, body limit and problem+json for
+ * Fastify's own errors; Nest with the global prefix, validation and Swagger. `main.ts` and the
+ * e2e tests both use this, so tests exercise the real configuration.
+ */
+export async function createApp(
+  config: AppConfig,
+  logger: Logger,
+  lifecycle = new LifecycleState(),
+): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    loggerInstance: logger,
+    // One line per request from our onResponse hook instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    genReqId: requestId,
+    bodyLimit: config.http.bodyLimitBytes,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(config, lifecycle), adapter, {
+    logger: new PinoNestLogger(logger),
+    abortOnError: false,
+  });
+
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  fastify.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        statusCode: reply.statusCode,
+        durationMs: Math.round(reply.elapsedTime * 10) / 10,
+        userId: request.principal?.userId,
+      },
+      'request completed',
+    );
+  });
+
+  app.setGlobalPrefix(API_PREFIX, { exclude: ['metrics'] });
+  app.useGlobalPipes(createValidationPipe());
+  if (config.http.swagger) setupSwagger(app);
+  await app.init();
+  return app;
+}

@@ -1,0 +1,22 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { ProblemFilter } from './common/errors/problem.filter.js';
+import { LifecycleState } from './common/lifecycle/lifecycle.state.js';
+import { ConfigModule } from './config/config.module.js';
+import type { AppConfig } from './config/config.js';
+import { DatabaseModule } from './database/database.module.js';
+import { AdminModule } from './modules/admin/admin.module.js';
+import { AuthModule } from './modules/auth/auth.module.js';
+import { HealthModule } from './modules/health/health.module.js';
+
+/** Wires the feature modules. The config arrives already validated and with its database URL resolved. */
+@Module({})
+export class AppModule {
+  static register(config: AppConfig, lifecycle = new LifecycleState()): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [ConfigModule.register(config, lifecycle), DatabaseModule, AuthModule, AdminModule, HealthModule],
+      providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
+    };
+  }
+}

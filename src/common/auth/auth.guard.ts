@@ -1,0 +1,46 @@
+import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { FastifyRequest } from 'fastify';
+import { DomainError } from '../errors/domain-error.js';
+import { IS_PUBLIC, REQUIRED_ROLE } from './auth.decorators.js';
+import type { Principal, Role } from './principal.js';
+
+/** Resolves an API key to its principal; implemented by the auth module. */
+export abstract class ApiKeyAuthenticator {
+  abstract authenticate(key: string): Promise<Principal | undefined>;
+}
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+/**
+ * Global guard: every route needs `Authorization: Bearer <key>` unless marked `@Public()`.
+ * 401 for a missing, unknown or revoked key; 403 when the role is insufficient.
+ */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly authenticator: ApiKeyAuthenticator,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) return true;
+
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
+    const header = request.headers.authorization;
+    if (!header) throw new DomainError('UNAUTHORIZED', 'Missing Authorization header; send "Bearer <api key>"');
+    const match = BEARER.exec(header);
+    if (!match) throw new DomainError('UNAUTHORIZED', 'Authorization header must be "Bearer <api key>"');
+
+    const principal = await this.authenticator.authenticate(match[1]);
+    if (!principal) throw new DomainError('UNAUTHORIZED', 'Invalid or revoked API key');
+    request.principal = principal;
+
+    const role = this.reflector.getAllAndOverride<Role | undefined>(REQUIRED_ROLE, targets);
+    if (role === 'admin' && principal.role !== 'admin') {
+      throw new DomainError('FORBIDDEN', 'This operation needs an admin API key');
+    }
+    return true;
+  }
+}

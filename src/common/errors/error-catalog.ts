@@ -1,0 +1,104 @@
+/**
+ * The fixed catalog of error codes. Every error response carries one of these in `code`;
+ * the HTTP status is derived from the code, never chosen at the throw site.
+ * `GET /api/v1/docs/errors` serves this table.
+ */
+export const ERROR_CATALOG = {
+  BAD_REQUEST: {
+    status: 400,
+    title: 'Bad request',
+    meaning: 'The request could not be read: malformed JSON or NDJSON, or a malformed identifier.',
+    action: 'Fix the request syntax; the `detail` field names what could not be parsed.',
+  },
+  UNAUTHORIZED: {
+    status: 401,
+    title: 'Unauthorized',
+    meaning: 'No API key was sent, or the key is unknown or revoked.',
+    action: 'Send `Authorization: Bearer <api key>` with an active key.',
+  },
+  FORBIDDEN: {
+    status: 403,
+    title: 'Forbidden',
+    meaning: 'The API key is valid but its user lacks the role this operation needs.',
+    action: 'Use an admin key, or ask an administrator.',
+  },
+  NOT_FOUND: {
+    status: 404,
+    title: 'Not found',
+    meaning: 'No such route, or no such object owned by the caller.',
+    action: 'Check the path and the identifier; objects of other users are never visible.',
+  },
+  CONFLICT: {
+    status: 409,
+    title: 'Conflict',
+    meaning: 'The request conflicts with the current state (for example a duplicate unique field).',
+    action: 'Read the current state and retry with a different value.',
+  },
+  IDEMPOTENCY_CONFLICT: {
+    status: 409,
+    title: 'Idempotency key reused',
+    meaning: 'The Idempotency-Key was already used with a different request body.',
+    action: 'Use a new Idempotency-Key for a different request.',
+  },
+  JOB_NOT_CANCELLABLE: {
+    status: 409,
+    title: 'Job not cancellable',
+    meaning: 'The job has already finished, so it cannot be cancelled (or retried, for the retry operation).',
+    action: 'Read the job; only queued or running jobs can be cancelled, failed or cancelled ones retried.',
+  },
+  JOB_NOT_FINISHED: {
+    status: 409,
+    title: 'Job not finished',
+    meaning: 'The job has no result yet.',
+    action: 'Wait for `job.completed` (webhook) or poll the job, then fetch the result.',
+  },
+  PAYLOAD_TOO_LARGE: {
+    status: 413,
+    title: 'Payload too large',
+    meaning: 'The request body is larger than the configured limit.',
+    action: 'Send a smaller body, or split the work into several requests.',
+  },
+  UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    title: 'Unsupported media type',
+    meaning: 'The Content-Type of the body is not one this operation accepts.',
+    action: 'Send `Content-Type: application/json` (or `application/x-ndjson` where documented).',
+  },
+  VALIDATION_FAILED: {
+    status: 422,
+    title: 'Validation failed',
+    meaning: 'The request is well-formed but some fields are invalid.',
+    action: 'Fix each field listed in `errors` and send the request again.',
+  },
+  RATE_LIMITED: {
+    status: 429,
+    title: 'Rate limited',
+    meaning: 'Too many requests for your tier in the current window.',
+    action: 'Wait for the number of seconds in `Retry-After`, then retry.',
+  },
+  QUOTA_EXCEEDED: {
+    status: 429,
+    title: 'Quota exceeded',
+    meaning: 'The monthly credits of your tier are used up.',
+    action: 'Wait for the next month or move to a higher tier.',
+  },
+  INTERNAL: {
+    status: 500,
+    title: 'Internal error',
+    meaning: 'An unexpected error occurred. Nothing about it is sent to the client except the request id.',
+    action: 'Retry later; report the `requestId` if it persists.',
+  },
+  SERVICE_UNAVAILABLE: {
+    status: 503,
+    title: 'Service unavailable',
+    meaning: 'A dependency is unavailable or the instance is shutting down.',
+    action: 'Retry with backoff.',
+  },
+} as const satisfies Record<string, { status: number; title: string; meaning: string; action: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+/** `type` URI of a problem document: a stable, documented address per code. */
+export function problemType(code: ErrorCode): string {
+  return `https://conveyor.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`;
+}

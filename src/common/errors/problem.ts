@@ -1,0 +1,124 @@
+import { HttpException } from '@nestjs/common';
+import { DomainError, type FieldError } from './domain-error.js';
+import { ERROR_CATALOG, problemType, type ErrorCode } from './error-catalog.js';
+
+/** The RFC 9457 body every error response carries. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+  requestId: string;
+  instance?: string;
+  errors?: FieldError[];
+}
+
+export interface ProblemWithHeaders {
+  problem: Problem;
+  headers: Record<string, string>;
+  /** True when the error was not expected and must be logged with its stack. */
+  unexpected: boolean;
+}
+
+const STATUS_TO_CODE: Record<number, ErrorCode> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'NOT_FOUND',
+  409: 'CONFLICT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  422: 'VALIDATION_FAILED',
+  429: 'RATE_LIMITED',
+  503: 'SERVICE_UNAVAILABLE',
+};
+
+function codeForStatus(status: number): ErrorCode {
+  return STATUS_TO_CODE[status] ?? (status >= 500 ? 'INTERNAL' : 'BAD_REQUEST');
+}
+
+/** Fastify's own errors (body parsing, content type, size limit) carry a `FST_…` code and a status. */
+interface FastifyLikeError {
+  code?: string;
+  statusCode?: number;
+  message: string;
+}
+
+function isFastifyError(error: unknown): error is FastifyLikeError {
+  return (
+    error instanceof Error &&
+    typeof (error as FastifyLikeError).statusCode === 'number' &&
+    typeof (error as FastifyLikeError).code === 'string' &&
+    (error as FastifyLikeError).code!.startsWith('FST_')
+  );
+}
+
+function fastifyDetail(error: FastifyLikeError): string {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'Unsupported Content-Type; send application/json';
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'Request body is larger than the configured limit';
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return 'Body is empty but Content-Type is application/json';
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return `Malformed JSON body: ${error.message}`;
+    default:
+      return error.message;
+  }
+}
+
+/** Maps anything thrown while serving a request to its problem document. Never leaks internals of a 5xx. */
+export function toProblem(error: unknown, requestId: string, instance?: string): ProblemWithHeaders {
+  let code: ErrorCode;
+  let detail: string;
+  let errors: FieldError[] | undefined;
+  let headers: Record<string, string> = {};
+  let unexpected = false;
+
+  if (error instanceof DomainError) {
+    code = error.code;
+    detail = error.message;
+    errors = error.errors;
+    headers = error.headers ?? {};
+  } else if (error instanceof HttpException) {
+    const status = error.getStatus();
+    code = codeForStatus(status);
+    const response = error.getResponse();
+    const message =
+      typeof response === 'string' ? response : (response as { message?: unknown }).message ?? error.message;
+    detail = Array.isArray(message) ? message.join('; ') : String(message);
+    unexpected = status >= 500;
+  } else if (isFastifyError(error)) {
+    code = codeForStatus(error.statusCode!);
+    detail = fastifyDetail(error);
+    unexpected = error.statusCode! >= 500;
+  } else if (error instanceof SyntaxError && (error as FastifyLikeError).statusCode === 400) {
+    code = 'BAD_REQUEST';
+    detail = `Malformed JSON body: ${error.message}`;
+  } else {
+    code = 'INTERNAL';
+    detail = 'An unexpected error occurred';
+    unexpected = true;
+  }
+
+  if (code === 'INTERNAL' || unexpected) {
+    // The detail of an unexpected error may hold SQL or a stack; the client gets the request id only.
+    detail = `An unexpected error occurred; quote request id ${requestId} when reporting it`;
+  }
+
+  const entry = ERROR_CATALOG[code];
+  const problem: Problem = {
+    type: problemType(code),
+    title: entry.title,
+    status: entry.status,
+    detail,
+    code,
+    requestId,
+    ...(instance ? { instance } : {}),
+    ...(errors?.length ? { errors } : {}),
+  };
+  return { problem, headers, unexpected };
+}

@@ -1,0 +1,90 @@
+import 'reflect-metadata';
+import { plainToInstance } from 'class-transformer';
+import { validateSync, type ValidationError } from 'class-validator';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EnvSchema } from './env.schema.js';
+
+/** The package version, from the nearest package.json (the same from `src/` and from `dist/src/`). */
+export const APP_VERSION: string = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+})();
+
+/** Thrown at boot when the environment is invalid; its message names every bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Typed, validated configuration. The only place in the code base that reads `process.env`. */
+export class AppConfig {
+  readonly nodeEnv: EnvSchema['NODE_ENV'];
+  readonly role: EnvSchema['ROLE'];
+  readonly http: { port: number; host: string; bodyLimitBytes: number; swagger: boolean };
+  readonly database: {
+    /** Unset means "start the embedded PostgreSQL". */
+    url: string | undefined;
+    poolSize: number;
+    slowQueryMs: number;
+    embedded: { dataDir: string; port: number };
+  };
+  readonly redisUrl: string | undefined;
+  readonly adminApiKey: string | undefined;
+  readonly logLevel: EnvSchema['LOG_LEVEL'];
+  readonly shutdown: { drainMs: number; timeoutMs: number };
+
+  constructor(env: EnvSchema) {
+    this.nodeEnv = env.NODE_ENV;
+    this.role = env.ROLE;
+    this.http = {
+      port: env.PORT,
+      host: env.HOST,
+      bodyLimitBytes: env.BODY_LIMIT_BYTES,
+      swagger: env.SWAGGER_ENABLED,
+    };
+    this.database = {
+      url: env.DATABASE_URL,
+      poolSize: env.DB_POOL_SIZE,
+      slowQueryMs: env.DB_SLOW_QUERY_MS,
+      embedded: { dataDir: env.EMBEDDED_PG_DATA_DIR, port: env.EMBEDDED_PG_PORT },
+    };
+    this.redisUrl = env.REDIS_URL;
+    this.adminApiKey = env.ADMIN_API_KEY;
+    this.logLevel = env.LOG_LEVEL;
+    this.shutdown = { drainMs: env.SHUTDOWN_DRAIN_MS, timeoutMs: env.SHUTDOWN_TIMEOUT_MS };
+  }
+
+  get runsApi(): boolean {
+    return this.role === 'all' || this.role === 'api';
+  }
+
+  get runsWorker(): boolean {
+    return this.role === 'all' || this.role === 'worker';
+  }
+}
+
+function flatten(errors: ValidationError[]): string[] {
+  return errors.flatMap((e) =>
+    Object.values(e.constraints ?? {}).map((message) =>
+      message.startsWith(e.property) ? message : `${e.property}: ${message}`,
+    ),
+  );
+}
+
+/** Validates an environment (default: `process.env`) and returns the typed config, or throws ConfigError. */
+export function loadConfig(source: Record<string, string | undefined> = process.env): AppConfig {
+  const known = Object.keys(new EnvSchema());
+  // Empty strings mean "unset", as in most .env tooling.
+  const picked = Object.fromEntries(
+    known.filter((k) => source[k] !== undefined && source[k] !== '').map((k) => [k, source[k]]),
+  );
+  const env = plainToInstance(EnvSchema, picked, { exposeDefaultValues: true });
+  const errors = validateSync(env, { forbidUnknownValues: true });
+  if (errors.length > 0) throw new ConfigError(flatten(errors));
+  return new AppConfig(env);
+}

@@ -1,0 +1,93 @@
+import { Transform, Type } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength } from 'class-validator';
+
+/** Turns "true"/"1"/"yes" and "false"/"0"/"no" into booleans; anything else stays and fails validation. */
+function toBoolean({ value }: { value: unknown }): unknown {
+  if (typeof value !== 'string') return value;
+  const v = value.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  return value;
+}
+
+const PG_URL = { protocols: ['postgres', 'postgresql'], require_tld: false, require_protocol: true };
+const REDIS_URL = { protocols: ['redis', 'rediss'], require_tld: false, require_protocol: true };
+
+/**
+ * Every environment variable Conveyor reads. Defaults live here and in `.env.example`;
+ * `test/config.spec` keeps the two in step.
+ */
+export class EnvSchema {
+  @IsIn(['development', 'production', 'test'])
+  NODE_ENV: 'development' | 'production' | 'test' = 'development';
+
+  @IsIn(['all', 'api', 'worker'])
+  ROLE: 'all' | 'api' | 'worker' = 'all';
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT = 3000;
+
+  @IsString()
+  HOST = '0.0.0.0';
+
+  @IsOptional()
+  @IsUrl(PG_URL, { message: 'DATABASE_URL must be a postgres:// URL' })
+  DATABASE_URL?: string = undefined;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  DB_POOL_SIZE = 10;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  DB_SLOW_QUERY_MS = 500;
+
+  @IsString()
+  EMBEDDED_PG_DATA_DIR = './.data/postgres';
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1024)
+  @Max(65535)
+  EMBEDDED_PG_PORT = 54329;
+
+  @IsOptional()
+  @IsUrl(REDIS_URL, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  REDIS_URL?: string = undefined;
+
+  @IsOptional()
+  @IsString()
+  @MinLength(32)
+  @Matches(/^[\x21-\x7e]+$/, { message: 'ADMIN_API_KEY must be printable ASCII without spaces' })
+  ADMIN_API_KEY?: string = undefined;
+
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' = 'info';
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1024)
+  BODY_LIMIT_BYTES = 1_048_576;
+
+  @Transform(toBoolean)
+  @IsIn([true, false], { message: 'SWAGGER_ENABLED must be true or false' })
+  SWAGGER_ENABLED = true;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  SHUTDOWN_DRAIN_MS = 0;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1000)
+  SHUTDOWN_TIMEOUT_MS = 30_000;
+}
+
+export type EnvKey = keyof EnvSchema;

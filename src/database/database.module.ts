@@ -1,0 +1,56 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import type { Logger as TypeOrmLogger } from 'typeorm';
+import { AppConfig } from '../config/config.js';
+import { MIGRATIONS } from '../../migrations/index.js';
+import { Logger } from '@nestjs/common';
+
+/** Slow queries become structured warnings; everything else TypeORM would log stays quiet. */
+class SlowQueryLogger implements TypeOrmLogger {
+  private readonly logger = new Logger('Database');
+  logQuery(): void {}
+  logQueryError(error: string | Error, query: string): void {
+    this.logger.debug({ msg: 'query failed', error: String(error), query: query.slice(0, 2000) });
+  }
+  logQuerySlow(time: number, query: string): void {
+    this.logger.warn({ msg: 'slow query', durationMs: time, query: query.slice(0, 2000) });
+  }
+  logSchemaBuild(): void {}
+  logMigration(message: string): void {
+    this.logger.log(message);
+  }
+  log(level: 'log' | 'info' | 'warn', message: unknown): void {
+    if (level === 'warn') this.logger.warn(String(message));
+  }
+}
+
+/** TypeORM over `pg`. The schema comes only from migrations; `synchronize` is never on. */
+@Module({
+  imports: [
+    TypeOrmModule.forRootAsync({
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => ({
+        type: 'postgres' as const,
+        url: config.database.url,
+        synchronize: false,
+        migrationsRun: false,
+        migrations: MIGRATIONS,
+        migrationsTableName: 'migrations',
+        entities: [],
+        maxQueryExecutionTime: config.database.slowQueryMs,
+        logger: new SlowQueryLogger(),
+        logging: ['error', 'warn', 'migration'],
+        // Fail fast instead of retrying for minutes: readiness reports the outage, the pool reconnects.
+        retryAttempts: 3,
+        retryDelay: 1000,
+        extra: {
+          max: config.database.poolSize,
+          connectionTimeoutMillis: 5000,
+          idleTimeoutMillis: 30_000,
+          application_name: `conveyor-${config.role}`,
+        },
+      }),
+    }),
+  ],
+})
+export class DatabaseModule {}

@@ -1,0 +1,46 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { ApiKeyAuthenticator } from '../../common/auth/auth.guard.js';
+import type { Principal } from '../../common/auth/principal.js';
+import { NotFoundError } from '../../common/errors/domain-error.js';
+import { ApiKeysRepository, type ApiKeyRow } from './api-keys.repository.js';
+import { generateApiKey, hashApiKey } from './api-key.util.js';
+
+/** API keys: issue (shown once), authenticate (by hash), list (no secrets), revoke (effective at once). */
+@Injectable()
+export class AuthService extends ApiKeyAuthenticator {
+  private readonly logger = new Logger(AuthService.name);
+
+  constructor(private readonly keys: ApiKeysRepository) {
+    super();
+  }
+
+  async authenticate(key: string): Promise<Principal | undefined> {
+    // Revocation must take effect at once on every instance, so there is deliberately no cache here:
+    // the lookup is a single probe of a unique index.
+    const found = await this.keys.findPrincipalByHash(hashApiKey(key));
+    if (!found) return undefined;
+    const { lastUsedAt, ...principal } = found;
+    if (!lastUsedAt || Date.now() - lastUsedAt.getTime() > 60_000) {
+      this.keys.touch(principal.apiKeyId).catch((error: unknown) =>
+        this.logger.warn({ err: error, apiKeyId: principal.apiKeyId }, 'could not record API key use'),
+      );
+    }
+    return principal;
+  }
+
+  /** Issues a key for `userId`. The plaintext key is in the return value and nowhere else, ever. */
+  async issueKey(userId: string, name: string | null): Promise<{ row: ApiKeyRow; key: string }> {
+    const { key, hash, prefix } = generateApiKey();
+    const row = await this.keys.create(userId, name, hash, prefix);
+    return { row, key };
+  }
+
+  listKeys(userId: string): Promise<ApiKeyRow[]> {
+    return this.keys.listByUser(userId);
+  }
+
+  /** Revokes a key of `userId` (or any key when `userId` is undefined: admins). 404 if none. */
+  async revokeKey(id: string, userId?: string): Promise<void> {
+    if (!(await this.keys.revoke(id, userId))) throw new NotFoundError('API key');
+  }
+}

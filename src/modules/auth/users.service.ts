@@ -1,0 +1,43 @@
+import { Injectable } from '@nestjs/common';
+import { DomainError, NotFoundError } from '../../common/errors/domain-error.js';
+import { decodeCursor, toPage, type Page } from '../../common/pagination/pagination.js';
+import type { CreateUserDto, UpdateUserDto, UserResponseDto } from './dto/user.dto.js';
+import { toUserResponse } from './dto/user.dto.js';
+import { UsersRepository } from './users.repository.js';
+
+@Injectable()
+export class UsersService {
+  constructor(private readonly users: UsersRepository) {}
+
+  async create(dto: CreateUserDto): Promise<UserResponseDto> {
+    const row = await this.users.create({
+      name: dto.name,
+      email: dto.email,
+      tier: dto.tier ?? 'free',
+      role: dto.role ?? 'user',
+    });
+    if (!row) throw new DomainError('CONFLICT', `A user with email ${dto.email} already exists`);
+    return toUserResponse(row);
+  }
+
+  async get(id: string): Promise<UserResponseDto> {
+    const row = await this.users.findById(id);
+    if (!row) throw new NotFoundError('User');
+    return toUserResponse(row);
+  }
+
+  async list(limit: number, cursor?: string): Promise<Page<UserResponseDto>> {
+    return toPage(await this.users.list(limit, decodeCursor(cursor)), limit, toUserResponse);
+  }
+
+  async update(id: string, dto: UpdateUserDto): Promise<UserResponseDto> {
+    const row = await this.users.update(id, dto);
+    if (!row) throw new NotFoundError('User');
+    return toUserResponse(row);
+  }
+
+  /** Throws 404 unless the user exists. */
+  async assertExists(id: string): Promise<void> {
+    await this.get(id);
+  }
+}
