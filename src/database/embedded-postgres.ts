@@ -1,6 +1,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chown, mkdir, readdir, rm } from 'node:fs/promises';
+import { chown, mkdir, readdir } from 'node:fs/promises';
 import { arch, platform, userInfo } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -104,10 +104,8 @@ export async function startEmbeddedPostgres(options: {
     // Trust auth on a loopback-only server owned by this process, like a developer's local install.
     await run(initdb, ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C'], ids);
   }
-  // A stale pid file from a killed run would stop the server from starting.
-  const pidFile = path.join(dataDir, 'postmaster.pid');
-  if (existsSync(pidFile)) await rm(pidFile).catch(() => undefined);
-
+  // A stale postmaster.pid from a killed run is handled by PostgreSQL itself (it checks whether the
+  // pid is alive); a live one means another server owns this directory, and start-up fails loudly.
   let output = '';
   const child = spawn(
     postgres,
@@ -124,6 +122,11 @@ export async function startEmbeddedPostgres(options: {
     const client = new pg.Client({ connectionString: admin });
     await client.connect();
     try {
+      // Make sure we reached our own server, not another one already listening on this port.
+      const dir = await client.query<{ data_directory: string }>('SHOW data_directory');
+      if (path.resolve(dir.rows[0].data_directory) !== dataDir) {
+        throw new Error(`port ${options.port} is served by another PostgreSQL (${dir.rows[0].data_directory})`);
+      }
       const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [options.database]);
       if (!rowCount) await client.query(`CREATE DATABASE ${client.escapeIdentifier(options.database)}`);
     } finally {

@@ -16,6 +16,8 @@ export class DomainError extends Error {
     readonly errors?: FieldError[],
     /** Extra response headers, e.g. `Retry-After`. */
     readonly headers?: Record<string, string>,
+    /** Extension members of the problem document (RFC 9457 §3.2), e.g. the failing health checks. */
+    readonly extensions?: Record<string, unknown>,
   ) {
     super(detail ?? ERROR_CATALOG[code].title);
     this.name = 'DomainError';

@@ -12,6 +12,7 @@ export interface Problem {
   requestId: string;
   instance?: string;
   errors?: FieldError[];
+  [extension: string]: unknown;
 }
 
 export interface ProblemWithHeaders {
@@ -77,12 +78,14 @@ export function toProblem(error: unknown, requestId: string, instance?: string):
   let errors: FieldError[] | undefined;
   let headers: Record<string, string> = {};
   let unexpected = false;
+  let extensions: Record<string, unknown> = {};
 
   if (error instanceof DomainError) {
     code = error.code;
     detail = error.message;
     errors = error.errors;
     headers = error.headers ?? {};
+    extensions = error.extensions ?? {};
   } else if (error instanceof HttpException) {
     const status = error.getStatus();
     code = codeForStatus(status);
@@ -111,6 +114,7 @@ export function toProblem(error: unknown, requestId: string, instance?: string):
 
   const entry = ERROR_CATALOG[code];
   const problem: Problem = {
+    ...extensions,
     type: problemType(code),
     title: entry.title,
     status: entry.status,

@@ -1,0 +1,43 @@
+import { BadRequestException, NotFoundException } from '@nestjs/common';
+import { describe, expect, it } from 'vitest';
+import { DomainError, ValidationFailedError } from './domain-error.js';
+import { ERROR_CATALOG } from './error-catalog.js';
+import { toProblem } from './problem.js';
+
+describe('toProblem', () => {
+  it('maps a domain error to its catalog status and keeps field errors', () => {
+    const { problem } = toProblem(new ValidationFailedError([{ field: 'email', message: 'bad' }]), 'r1', '/x');
+    expect(problem).toMatchObject({
+      status: 422,
+      code: 'VALIDATION_FAILED',
+      requestId: 'r1',
+      instance: '/x',
+      errors: [{ field: 'email', message: 'bad' }],
+    });
+    expect(problem.type).toBe('https://conveyor.dev/problems/validation-failed');
+  });
+
+  it('never leaks the message or stack of an unexpected error', () => {
+    const error = new Error('duplicate key value violates unique constraint "users_pkey" at SELECT * FROM users');
+    const { problem, unexpected } = toProblem(error, 'r2');
+    expect(unexpected).toBe(true);
+    expect(problem.status).toBe(500);
+    expect(problem.code).toBe('INTERNAL');
+    expect(JSON.stringify(problem)).not.toMatch(/SELECT|users_pkey|at /);
+    expect(problem.detail).toContain('r2');
+  });
+
+  it('maps Nest HTTP exceptions and Fastify parser errors by status', () => {
+    expect(toProblem(new NotFoundException(), 'r').problem.code).toBe('NOT_FOUND');
+    expect(toProblem(new BadRequestException('x'), 'r').problem.code).toBe('BAD_REQUEST');
+    const tooLarge = Object.assign(new Error('too large'), { code: 'FST_ERR_CTP_BODY_TOO_LARGE', statusCode: 413 });
+    expect(toProblem(tooLarge, 'r').problem).toMatchObject({ status: 413, code: 'PAYLOAD_TOO_LARGE' });
+  });
+
+  it('derives every status from the catalog', () => {
+    for (const code of Object.keys(ERROR_CATALOG) as Array<keyof typeof ERROR_CATALOG>) {
+      const { problem } = toProblem(new DomainError(code), 'r');
+      expect(problem.status).toBe(ERROR_CATALOG[code].status);
+    }
+  });
+});

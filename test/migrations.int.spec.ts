@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { revertLastMigration, runMigrations } from '../src/database/migrator.js';
+import { PERFORMANCE_INDEXES } from '../migrations/1764300000001-PerformanceIndexes.js';
+import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+
+const TABLES = [
+  'users',
+  'api_keys',
+  'jobs',
+  'results',
+  'batches',
+  'pipelines',
+  'pipeline_jobs',
+  'webhooks',
+  'webhook_events',
+  'webhook_deliveries',
+  'webhook_delivery_attempts',
+  'usage_records',
+];
+
+const INDEX_NAMES = [
+  'idx_jobs_status',
+  'idx_jobs_created_at',
+  'idx_jobs_user_id',
+  'idx_jobs_user_status',
+  'idx_results_job_id',
+  'idx_results_created_at',
+  'idx_pipeline_jobs_status',
+  'idx_pipeline_jobs_created_at',
+];
+
+describe('migrations', () => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase({ migrate: false });
+  });
+  afterAll(async () => db.drop());
+
+  async function tables(): Promise<string[]> {
+    const { rows } = await db.pool.query<{ tablename: string }>(
+      `SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'migrations' ORDER BY 1`,
+    );
+    return rows.map((r) => r.tablename);
+  }
+
+  async function indexes(): Promise<Array<{ name: string; valid: boolean; definition: string }>> {
+    const { rows } = await db.pool.query<{ name: string; valid: boolean; definition: string }>(
+      `SELECT c.relname AS name, i.indisvalid AS valid, pg_get_indexdef(i.indexrelid) AS definition
+         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        WHERE c.relname LIKE 'idx\\_%' ORDER BY 1`,
+    );
+    return rows;
+  }
+
+  it('the named index list is the spec’s eight', () => {
+    expect(PERFORMANCE_INDEXES.map((i) => i.name).sort()).toEqual([...INDEX_NAMES].sort());
+  });
+
+  it('up creates every table and the eight valid indexes', async () => {
+    expect(await runMigrations(db.url)).toEqual(['InitialSchema1764300000000', 'PerformanceIndexes1764300000001']);
+    expect(await tables()).toEqual([...TABLES].sort());
+    const found = await indexes();
+    expect(found.map((i) => i.name).sort()).toEqual([...INDEX_NAMES].sort());
+    expect(found.every((i) => i.valid)).toBe(true);
+    expect(found.find((i) => i.name === 'idx_results_job_id')?.definition).toContain('UNIQUE');
+    expect(await runMigrations(db.url)).toEqual([]);
+  });
+
+  it('down of the index migration drops exactly the eight indexes, CONCURRENTLY outside a transaction', async () => {
+    expect(await revertLastMigration(db.url)).toBe('PerformanceIndexes1764300000001');
+    expect(await indexes()).toEqual([]);
+    expect(await tables()).toEqual([...TABLES].sort());
+  });
+
+  it('down of the initial schema drops every table', async () => {
+    expect(await revertLastMigration(db.url)).toBe('InitialSchema1764300000000');
+    expect(await tables()).toEqual([]);
+    expect(await revertLastMigration(db.url)).toBeUndefined();
+  });
+
+  it('up again after down restores the same schema', async () => {
+    await runMigrations(db.url);
+    expect(await tables()).toEqual([...TABLES].sort());
+    expect((await indexes()).map((i) => i.name).sort()).toEqual([...INDEX_NAMES].sort());
+  });
+
+  it('a failed CONCURRENTLY build (invalid index) is rebuilt by the next run', async () => {
+    await revertLastMigration(db.url);
+    // Simulate a build that died half-way: an INVALID index of the same name left behind.
+    await db.pool.query(`CREATE INDEX idx_jobs_status ON jobs (status)`);
+    await db.pool.query(
+      `UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'idx_jobs_status'::regclass`,
+    );
+    await runMigrations(db.url);
+    const status = (await indexes()).find((i) => i.name === 'idx_jobs_status');
+    expect(status?.valid).toBe(true);
+    expect(status?.definition).toContain('priority DESC');
+  });
+
+  it('concurrent runs from several instances apply each migration once', async () => {
+    await revertLastMigration(db.url);
+    await revertLastMigration(db.url);
+    const results = await Promise.all([runMigrations(db.url), runMigrations(db.url), runMigrations(db.url)]);
+    expect(results.flat().sort()).toEqual(['InitialSchema1764300000000', 'PerformanceIndexes1764300000001']);
+    const { rows } = await db.pool.query('SELECT name FROM migrations');
+    expect(rows).toHaveLength(2);
+  });
+});
