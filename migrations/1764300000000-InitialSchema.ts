@@ -63,7 +63,9 @@ export class InitialSchema1764300000000 implements MigrationInterface {
         updated_at   timestamptz NOT NULL DEFAULT now(),
         deleted_at   timestamptz
       )`);
-    await q.query(`CREATE INDEX pipelines_user_id ON pipelines (user_id, created_at DESC, id DESC) WHERE deleted_at IS NULL`);
+    await q.query(
+      `CREATE INDEX pipelines_user_id ON pipelines (user_id, created_at DESC, id DESC) WHERE deleted_at IS NULL`,
+    );
 
     // One row per pipeline run. `steps` snapshots the definition so editing or deleting the
     // pipeline never changes a run in flight.
@@ -147,7 +149,9 @@ export class InitialSchema1764300000000 implements MigrationInterface {
         updated_at                  timestamptz NOT NULL DEFAULT now(),
         deleted_at                  timestamptz
       )`);
-    await q.query(`CREATE INDEX webhooks_user_id ON webhooks (user_id, created_at DESC, id DESC) WHERE deleted_at IS NULL`);
+    await q.query(
+      `CREATE INDEX webhooks_user_id ON webhooks (user_id, created_at DESC, id DESC) WHERE deleted_at IS NULL`,
+    );
 
     await q.query(`
       CREATE TABLE webhook_events (
@@ -177,8 +181,12 @@ export class InitialSchema1764300000000 implements MigrationInterface {
         updated_at        timestamptz NOT NULL DEFAULT now(),
         delivered_at      timestamptz
       )`);
-    await q.query(`CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending'`);
-    await q.query(`CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, created_at DESC, id DESC)`);
+    await q.query(
+      `CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending'`,
+    );
+    await q.query(
+      `CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, created_at DESC, id DESC)`,
+    );
     await q.query(`CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id)`);
 
     await q.query(`
@@ -191,7 +199,9 @@ export class InitialSchema1764300000000 implements MigrationInterface {
         error          text,
         response_body  text
       )`);
-    await q.query(`CREATE INDEX webhook_delivery_attempts_delivery ON webhook_delivery_attempts (delivery_id, attempted_at)`);
+    await q.query(
+      `CREATE INDEX webhook_delivery_attempts_delivery ON webhook_delivery_attempts (delivery_id, attempted_at)`,
+    );
 
     await q.query(`
       CREATE TABLE usage_records (

@@ -23,7 +23,11 @@ describe('authentication and authorisation', () => {
       expect(res.body.code).toBe('UNAUTHORIZED');
       expect(res.headers['content-type']).toContain('application/problem+json');
     }
-    const unknown = await t.request({ method: 'GET', url: '/api/v1/me', key: 'cvk_notarealkeynotarealkeynotarealkey123456' });
+    const unknown = await t.request({
+      method: 'GET',
+      url: '/api/v1/me',
+      key: 'cvk_notarealkeynotarealkeynotarealkey123456',
+    });
     expect(unknown.status).toBe(401);
   });
 
@@ -33,7 +37,11 @@ describe('authentication and authorisation', () => {
     expect(res.body).toMatchObject({ id: alice.id, role: 'user', tier: 'free' });
     // last_used_at is written after the response, off the request path.
     await expect
-      .poll(async () => (await t.db.pool.query('SELECT last_used_at FROM api_keys WHERE id = $1', [alice.keyId])).rows[0].last_used_at)
+      .poll(
+        async () =>
+          (await t.db.pool.query('SELECT last_used_at FROM api_keys WHERE id = $1', [alice.keyId])).rows[0]
+            .last_used_at,
+      )
       .not.toBeNull();
   });
 
@@ -46,7 +54,12 @@ describe('authentication and authorisation', () => {
   });
 
   it('a new key is shown once and stored only as its SHA-256', async () => {
-    const created = await t.request({ method: 'POST', url: '/api/v1/me/api-keys', key: alice.key, body: { name: 'laptop' } });
+    const created = await t.request({
+      method: 'POST',
+      url: '/api/v1/me/api-keys',
+      key: alice.key,
+      body: { name: 'laptop' },
+    });
     expect(created.status).toBe(201);
     expect(created.body.key).toMatch(/^cvk_[A-Za-z0-9_-]{43}$/);
     const { rows } = await t.db.pool.query('SELECT * FROM api_keys WHERE id = $1', [created.body.id]);
@@ -65,16 +78,27 @@ describe('authentication and authorisation', () => {
   it('a revoked key stops working at once', async () => {
     const created = await t.request({ method: 'POST', url: '/api/v1/me/api-keys', key: alice.key, body: {} });
     expect((await t.request({ method: 'GET', url: '/api/v1/me', key: created.body.key })).status).toBe(200);
-    const revoked = await t.request({ method: 'DELETE', url: `/api/v1/me/api-keys/${created.body.id}`, key: alice.key });
+    const revoked = await t.request({
+      method: 'DELETE',
+      url: `/api/v1/me/api-keys/${created.body.id}`,
+      key: alice.key,
+    });
     expect(revoked.status).toBe(204);
     const after = await t.request({ method: 'GET', url: '/api/v1/me', key: created.body.key });
     expect(after.status).toBe(401);
   });
 
   it('admins revoke any key; the key stops working at once', async () => {
-    const created = await t.request({ method: 'POST', url: `/api/v1/admin/users/${bob.id}/api-keys`, key: admin.key, body: {} });
+    const created = await t.request({
+      method: 'POST',
+      url: `/api/v1/admin/users/${bob.id}/api-keys`,
+      key: admin.key,
+      body: {},
+    });
     expect(created.status).toBe(201);
-    expect((await t.request({ method: 'DELETE', url: `/api/v1/admin/api-keys/${created.body.id}`, key: admin.key })).status).toBe(204);
+    expect(
+      (await t.request({ method: 'DELETE', url: `/api/v1/admin/api-keys/${created.body.id}`, key: admin.key })).status,
+    ).toBe(204);
     expect((await t.request({ method: 'GET', url: '/api/v1/me', key: created.body.key })).status).toBe(401);
   });
 
@@ -141,16 +165,22 @@ describe('admin users', () => {
     expect(patched.body).toMatchObject({ tier: 'enterprise', role: 'admin' });
 
     for (let i = 0; i < 5; i++) {
-      await t.request({ method: 'POST', url: '/api/v1/admin/users', key: admin.key, body: { name: `u${i}`, email: `u${i}@example.com` } });
+      await t.request({
+        method: 'POST',
+        url: '/api/v1/admin/users',
+        key: admin.key,
+        body: { name: `u${i}`, email: `u${i}@example.com` },
+      });
     }
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: { status: number; body: { data: Array<{ id: string }>; nextCursor: string | null } } = await t.request({
-        method: 'GET',
-        url: `/api/v1/admin/users?limit=2${cursor ? `&cursor=${cursor}` : ''}`,
-        key: admin.key,
-      });
+      const page: { status: number; body: { data: Array<{ id: string }>; nextCursor: string | null } } =
+        await t.request({
+          method: 'GET',
+          url: `/api/v1/admin/users?limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+          key: admin.key,
+        });
       expect(page.status).toBe(200);
       expect(page.body.data.length).toBeLessThanOrEqual(2);
       seen.push(...page.body.data.map((u) => u.id));

@@ -17,7 +17,11 @@ describe('errors and validation', () => {
     return Number((await t.db.pool.query('SELECT count(*) FROM users')).rows[0].count);
   }
 
-  function expectProblem(res: { status: number; body: any; headers: Record<string, unknown> }, status: number, code: string) {
+  function expectProblem(
+    res: { status: number; body: any; headers: Record<string, unknown> },
+    status: number,
+    code: string,
+  ) {
     expect(res.status).toBe(status);
     expect(res.headers['content-type']).toContain('application/problem+json');
     for (const key of PROBLEM_KEYS) expect(res.body).toHaveProperty(key);
@@ -93,7 +97,12 @@ describe('errors and validation', () => {
   });
 
   it('a malformed UUID in the path is 400 naming the parameter, never a database error', async () => {
-    const res = await t.request({ method: 'PATCH', url: '/api/v1/admin/users/not-a-uuid', key: admin.key, body: { tier: 'pro' } });
+    const res = await t.request({
+      method: 'PATCH',
+      url: '/api/v1/admin/users/not-a-uuid',
+      key: admin.key,
+      body: { tier: 'pro' },
+    });
     expectProblem(res, 400, 'BAD_REQUEST');
     expect(res.body.errors).toEqual([{ field: 'id', message: 'id must be a UUID' }]);
   });
@@ -106,9 +115,17 @@ describe('errors and validation', () => {
   it('every response carries X-Request-Id: generated, or echoed when the client sent a sane one', async () => {
     const generated = await t.request({ method: 'GET', url: '/api/v1/health/live' });
     expect(generated.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
-    const echoed = await t.request({ method: 'GET', url: '/api/v1/health/live', headers: { 'x-request-id': 'client-abc.123' } });
+    const echoed = await t.request({
+      method: 'GET',
+      url: '/api/v1/health/live',
+      headers: { 'x-request-id': 'client-abc.123' },
+    });
     expect(echoed.headers['x-request-id']).toBe('client-abc.123');
-    const unsafe = await t.request({ method: 'GET', url: '/api/v1/health/live', headers: { 'x-request-id': 'a b\u0001c' } });
+    const unsafe = await t.request({
+      method: 'GET',
+      url: '/api/v1/health/live',
+      headers: { 'x-request-id': 'a b\u0001c' },
+    });
     expect(unsafe.headers['x-request-id']).not.toBe('a b\u0001c');
     const failed = await t.request({ method: 'GET', url: '/api/v1/me', headers: { 'x-request-id': 'trace-42' } });
     expect(failed.headers['x-request-id']).toBe('trace-42');

@@ -89,9 +89,7 @@ describe('migrations', () => {
     await revertLastMigration(db.url);
     // Simulate a build that died half-way: an INVALID index of the same name left behind.
     await db.pool.query(`CREATE INDEX idx_jobs_status ON jobs (status)`);
-    await db.pool.query(
-      `UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'idx_jobs_status'::regclass`,
-    );
+    await db.pool.query(`UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'idx_jobs_status'::regclass`);
     await runMigrations(db.url);
     const status = (await indexes()).find((i) => i.name === 'idx_jobs_status');
     expect(status?.valid).toBe(true);

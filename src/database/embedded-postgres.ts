@@ -75,7 +75,8 @@ async function waitUntilReady(url: string, child: ChildProcess, log: () => strin
       await client.query('SELECT 1');
       return;
     } catch (error) {
-      if (Date.now() > deadline) throw new Error(`embedded PostgreSQL did not start in 30 s:\n${log()}`, { cause: error });
+      if (Date.now() > deadline)
+        throw new Error(`embedded PostgreSQL did not start in 30 s:\n${log()}`, { cause: error });
       await new Promise((r) => setTimeout(r, 100));
     } finally {
       await client.end().catch(() => undefined);

@@ -69,7 +69,9 @@ export async function revertLastMigration(url: string): Promise<string | undefin
 async function revertLast(ds: DataSource): Promise<string | undefined> {
   const exists = await ds.query(`SELECT to_regclass('public.migrations') IS NOT NULL AS ok`);
   if (!exists[0].ok) return undefined;
-  const rows: Array<{ name: string }> = await ds.query('SELECT name FROM migrations ORDER BY timestamp DESC, id DESC LIMIT 1');
+  const rows: Array<{ name: string }> = await ds.query(
+    'SELECT name FROM migrations ORDER BY timestamp DESC, id DESC LIMIT 1',
+  );
   const last = rows[0]?.name;
   if (!last) return undefined;
   const migration = ds.migrations.find((m) => m.name === last);

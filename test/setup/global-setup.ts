@@ -63,7 +63,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
       { stdio: 'ignore' },
     );
     const spawnFailed = new Promise<never>((_, reject) =>
-      redis.once('error', (e) => reject(new Error(`REDIS_URL is unset and redis-server could not start: ${e.message}`))),
+      redis.once('error', (e) =>
+        reject(new Error(`REDIS_URL is unset and redis-server could not start: ${e.message}`)),
+      ),
     );
     redisUrl = `redis://127.0.0.1:${port}`;
     const deadline = Date.now() + 10_000;

@@ -91,7 +91,7 @@ export function toProblem(error: unknown, requestId: string, instance?: string):
     code = codeForStatus(status);
     const response = error.getResponse();
     const message =
-      typeof response === 'string' ? response : (response as { message?: unknown }).message ?? error.message;
+      typeof response === 'string' ? response : ((response as { message?: unknown }).message ?? error.message);
     detail = Array.isArray(message) ? message.join('; ') : String(message);
     unexpected = status >= 500;
   } else if (isFastifyError(error)) {

@@ -1,11 +1,24 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
-import { ApiCreatedResponse, ApiExtraModels, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import {
+  ApiCreatedResponse,
+  ApiExtraModels,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  getSchemaPath,
+} from '@nestjs/swagger';
 import { AdminOnly } from '../../common/auth/auth.decorators.js';
 import { ApiProblems } from '../../common/http/api-problems.decorator.js';
 import { UuidParam } from '../../common/http/validation.js';
 import { PageQueryDto, pageSchema, type Page } from '../../common/pagination/pagination.js';
 import { AuthService } from '../auth/auth.service.js';
-import { ApiKeyResponseDto, CreateApiKeyDto, CreatedApiKeyResponseDto, toApiKeyResponse } from '../auth/dto/api-key.dto.js';
+import {
+  ApiKeyResponseDto,
+  CreateApiKeyDto,
+  CreatedApiKeyResponseDto,
+  toApiKeyResponse,
+} from '../auth/dto/api-key.dto.js';
 import { CreateUserDto, UpdateUserDto, UserResponseDto } from '../auth/dto/user.dto.js';
 import { UsersService } from '../auth/users.service.js';
 

@@ -57,7 +57,9 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
     }
   }
 
-  private async findOrCreateAdmin(query: (sql: string, params?: unknown[]) => Promise<Array<{ id: string }>>): Promise<string> {
+  private async findOrCreateAdmin(
+    query: (sql: string, params?: unknown[]) => Promise<Array<{ id: string }>>,
+  ): Promise<string> {
     const found = await query(`SELECT id FROM users WHERE lower(email) = $1`, [ADMIN_EMAIL]);
     if (found[0]) {
       await query(`UPDATE users SET role = 'admin' WHERE id = $1`, [found[0].id]);

@@ -22,15 +22,22 @@ export class ApiKeysRepository {
 
   /** The hot path of every authenticated request: one index probe on `api_keys_key_hash_key`. */
   async findPrincipalByHash(hash: Buffer): Promise<(Principal & { lastUsedAt: Date | null }) | undefined> {
-    const rows: Array<{ key_id: string; user_id: string; role: Principal['role']; tier: Principal['tier']; last_used_at: Date | null }> =
-      await this.db.query(
-        `SELECT k.id AS key_id, k.last_used_at, u.id AS user_id, u.role, u.tier
+    const rows: Array<{
+      key_id: string;
+      user_id: string;
+      role: Principal['role'];
+      tier: Principal['tier'];
+      last_used_at: Date | null;
+    }> = await this.db.query(
+      `SELECT k.id AS key_id, k.last_used_at, u.id AS user_id, u.role, u.tier
            FROM api_keys k JOIN users u ON u.id = k.user_id
           WHERE k.key_hash = $1 AND k.revoked_at IS NULL`,
-        [hash],
-      );
+      [hash],
+    );
     const row = rows[0];
-    return row && { apiKeyId: row.key_id, userId: row.user_id, role: row.role, tier: row.tier, lastUsedAt: row.last_used_at };
+    return (
+      row && { apiKeyId: row.key_id, userId: row.user_id, role: row.role, tier: row.tier, lastUsedAt: row.last_used_at }
+    );
   }
 
   /** Records use at most once a minute per key, so authentication does not write on every request. */

@@ -21,9 +21,11 @@ export class AuthService extends ApiKeyAuthenticator {
     if (!found) return undefined;
     const { lastUsedAt, ...principal } = found;
     if (!lastUsedAt || Date.now() - lastUsedAt.getTime() > 60_000) {
-      this.keys.touch(principal.apiKeyId).catch((error: unknown) =>
-        this.logger.warn({ err: error, apiKeyId: principal.apiKeyId }, 'could not record API key use'),
-      );
+      this.keys
+        .touch(principal.apiKeyId)
+        .catch((error: unknown) =>
+          this.logger.warn({ err: error, apiKeyId: principal.apiKeyId }, 'could not record API key use'),
+        );
     }
     return principal;
   }

@@ -10,7 +10,10 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
         'receive signed webhooks. Errors are RFC 9457 `application/problem+json` with a `code` from the catalog.',
     )
     .setVersion(APP_VERSION)
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key: `Authorization: Bearer cvk_…`' }, 'bearer')
+    .addBearerAuth(
+      { type: 'http', scheme: 'bearer', description: 'An API key: `Authorization: Bearer cvk_…`' },
+      'bearer',
+    )
     .build();
   // operationIds are set on every operation explicitly; the factory is only a fallback that keeps them stable.
   return SwaggerModule.createDocument(app, config, { operationIdFactory: (_controller, method) => method });

@@ -1,22 +1,17 @@
-import { Controller, Get, ServiceUnavailableException } from "@nestjs/common";
-import { ApiOperation, ApiTags } from "@nestjs/swagger";
-import {
-  HealthCheck,
-  HealthCheckService,
-  HealthIndicatorService,
-  type HealthCheckResult,
-} from "@nestjs/terminus";
-import { InjectDataSource } from "@nestjs/typeorm";
-import { DataSource } from "typeorm";
-import { Public } from "../../common/auth/auth.decorators.js";
-import { DomainError } from "../../common/errors/domain-error.js";
-import { LifecycleState } from "../../common/lifecycle/lifecycle.state.js";
-import { pendingMigrations } from "../../database/migrator.js";
+import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthCheckResult } from '@nestjs/terminus';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { Public } from '../../common/auth/auth.decorators.js';
+import { DomainError } from '../../common/errors/domain-error.js';
+import { LifecycleState } from '../../common/lifecycle/lifecycle.state.js';
+import { pendingMigrations } from '../../database/migrator.js';
 
 /** Kubernetes probes. Public: a probe carries no API key, and the answers reveal nothing sensitive. */
-@ApiTags("Health")
+@ApiTags('Health')
 @Public()
-@Controller("health")
+@Controller('health')
 export class HealthController {
   /** Once the schema is current it stays current for this process; stop asking. */
   private migrationsApplied = false;
@@ -28,43 +23,37 @@ export class HealthController {
     @InjectDataSource() private readonly db: DataSource,
   ) {}
 
-  @Get("live")
+  @Get('live')
   @HealthCheck()
   @ApiOperation({
-    operationId: "healthLive",
-    summary: "Liveness: the process and its event loop answer",
+    operationId: 'healthLive',
+    summary: 'Liveness: the process and its event loop answer',
   })
   live(): Promise<HealthCheckResult> {
     return this.health.check([
-      () =>
-        this.indicators
-          .check("process")
-          .up({ uptimeSeconds: Math.round(process.uptime()) }),
+      () => this.indicators.check('process').up({ uptimeSeconds: Math.round(process.uptime()) }),
     ]);
   }
 
-  @Get("ready")
+  @Get('ready')
   @HealthCheck()
   @ApiOperation({
-    operationId: "healthReady",
-    summary:
-      "Readiness: PostgreSQL answers, migrations are applied, and the instance is not draining (503 otherwise)",
+    operationId: 'healthReady',
+    summary: 'Readiness: PostgreSQL answers, migrations are applied, and the instance is not draining (503 otherwise)',
   })
   async ready(): Promise<HealthCheckResult> {
     return this.problemOn503(
       this.health.check([
         () => {
-          const check = this.indicators.check("lifecycle");
-          return this.lifecycle.draining
-            ? check.down({ message: "draining" })
-            : check.up();
+          const check = this.indicators.check('lifecycle');
+          return this.lifecycle.draining ? check.down({ message: 'draining' }) : check.up();
         },
         () =>
           this.indicators
-            .check("database")
+            .check('database')
             .attempt(async () => {
               const started = performance.now();
-              await this.db.query("SELECT 1");
+              await this.db.query('SELECT 1');
               return {
                 latencyMs: Math.round((performance.now() - started) * 10) / 10,
               };
@@ -72,12 +61,11 @@ export class HealthController {
             .withTimeout(2000),
         () =>
           this.indicators
-            .check("migrations")
+            .check('migrations')
             .attempt(async () => {
               if (this.migrationsApplied) return;
               const pending = await pendingMigrations(this.db);
-              if (pending.length)
-                throw new Error(`pending migrations: ${pending.join(", ")}`);
+              if (pending.length) throw new Error(`pending migrations: ${pending.join(', ')}`);
               this.migrationsApplied = true;
             })
             .withTimeout(2000),
@@ -86,24 +74,16 @@ export class HealthController {
   }
 
   /** Terminus throws a 503 with the check details; keep them, inside our problem+json shape. */
-  private async problemOn503(
-    check: Promise<HealthCheckResult>,
-  ): Promise<HealthCheckResult> {
+  private async problemOn503(check: Promise<HealthCheckResult>): Promise<HealthCheckResult> {
     try {
       return await check;
     } catch (error) {
       if (!(error instanceof ServiceUnavailableException)) throw error;
       const result = error.getResponse() as HealthCheckResult;
       const failing = Object.keys(result.error ?? {});
-      throw new DomainError(
-        "SERVICE_UNAVAILABLE",
-        `Not ready: ${failing.join(", ")}`,
-        undefined,
-        undefined,
-        {
-          details: result.details,
-        },
-      );
+      throw new DomainError('SERVICE_UNAVAILABLE', `Not ready: ${failing.join(', ')}`, undefined, undefined, {
+        details: result.details,
+      });
     }
   }
 }
