@@ -17,7 +17,8 @@ describe('authentication and authorisation', () => {
   afterAll(async () => t.close());
 
   it('401 without a key, with a malformed header, and with an unknown key', async () => {
-    for (const headers of [{}, { authorization: 'Basic abc' }, { authorization: 'Bearer' }]) {
+    const variants: Array<Record<string, string>> = [{}, { authorization: 'Basic abc' }, { authorization: 'Bearer' }];
+    for (const headers of variants) {
       const res = await t.request({ method: 'GET', url: '/api/v1/me', headers });
       expect(res.status).toBe(401);
       expect(res.body.code).toBe('UNAUTHORIZED');

@@ -18,7 +18,10 @@ export function loadDurations(): { warmupSeconds: number; seconds: number } {
  * share the event loop with a server living in this same process. Any error or non-2xx response
  * fails the measurement: a fast stream of 401s must never pass for throughput.
  */
-export async function measure(url: string, options: { connections: number; headers?: Record<string, string> }): Promise<LoadFigures> {
+export async function measure(
+  url: string,
+  options: { connections: number; headers?: Record<string, string> },
+): Promise<LoadFigures> {
   const { warmupSeconds, seconds } = loadDurations();
   const base = { url, connections: options.connections, headers: options.headers, workers: 1 };
   await autocannon({ ...base, duration: warmupSeconds });

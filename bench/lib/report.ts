@@ -40,7 +40,9 @@ export function markdownTable(result: BenchResult): string {
 export function textTable(result: BenchResult): string {
   const cells = [['', ...result.columns], ...result.rows.map((r) => [r.label, ...r.values.map(formatNumber)])];
   const widths = cells[0].map((_, i) => Math.max(...cells.map((row) => row[i].length)));
-  return cells.map((row) => row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')).join('\n');
+  return cells
+    .map((row) => row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '))
+    .join('\n');
 }
 
 export function markdownReport(options: {

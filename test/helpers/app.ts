@@ -31,9 +31,12 @@ export interface TestUser {
   keyId: string;
 }
 
-/** Starts the real app on a database of its own. `env` overrides configuration variables. */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const db = await createTestDatabase();
+/**
+ * Starts the real app on a database of its own (or on `shared`, as a second instance of the same
+ * deployment: then `close()` leaves the database alone). `env` overrides configuration variables.
+ */
+export async function startTestApp(env: Record<string, string> = {}, shared?: TestDatabase): Promise<TestApp> {
+  const db = shared ?? (await createTestDatabase());
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -44,7 +47,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   const config = loadConfig({ LOG_LEVEL: 'info', ...env, DATABASE_URL: db.url });
   const lifecycle = new LifecycleState();
   // A non-empty users table, so the bootstrap admin (and its stdout banner) is not created.
-  await db.pool.query(`INSERT INTO users (name, email, role) VALUES ('seed', 'seed@test.local', 'user')`);
+  if (!shared) await db.pool.query(`INSERT INTO users (name, email, role) VALUES ('seed', 'seed@test.local', 'user')`);
   const app = await createApp(config, createLogger(config.logLevel, sink), lifecycle);
   await app.getHttpAdapter().getInstance().ready();
   return {
@@ -73,7 +76,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     },
     async close() {
       await app.close();
-      await db.drop();
+      if (!shared) await db.drop();
     },
   };
 }

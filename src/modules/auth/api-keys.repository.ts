@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { Principal } from '../../common/auth/principal.js';
+import { preparedQuery } from '../../database/prepared.js';
+import { AUTH_CHANNEL } from './principal-cache.js';
 
 export interface ApiKeyRow {
   id: string;
@@ -20,18 +22,20 @@ const COLUMNS = 'id, user_id, name, prefix, created_at, last_used_at, revoked_at
 export class ApiKeysRepository {
   constructor(@InjectDataSource() private readonly db: DataSource) {}
 
-  /** The hot path of every authenticated request: one index probe on `api_keys_key_hash_key`. */
+  /** The hot path of every authenticated request: one probe of `api_keys_key_hash_key`, as a prepared statement. */
   async findPrincipalByHash(hash: Buffer): Promise<(Principal & { lastUsedAt: Date | null }) | undefined> {
-    const rows: Array<{
+    const rows = await preparedQuery<{
       key_id: string;
       user_id: string;
       role: Principal['role'];
       tier: Principal['tier'];
       last_used_at: Date | null;
-    }> = await this.db.query(
+    }>(
+      this.db,
+      'auth_principal_by_key_hash',
       `SELECT k.id AS key_id, k.last_used_at, u.id AS user_id, u.role, u.tier
-           FROM api_keys k JOIN users u ON u.id = k.user_id
-          WHERE k.key_hash = $1 AND k.revoked_at IS NULL`,
+         FROM api_keys k JOIN users u ON u.id = k.user_id
+        WHERE k.key_hash = $1 AND k.revoked_at IS NULL`,
       [hash],
     );
     const row = rows[0];
@@ -65,12 +69,15 @@ export class ApiKeysRepository {
 
   /** Revokes a key; `userId` undefined is the admin's unscoped revoke. Returns false if there was no such key. */
   async revoke(id: string, userId?: string): Promise<boolean> {
-    const [, count]: [unknown, number] = await this.db.query(
-      `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
-        WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2)`,
+    // The NOTIFY is delivered when the UPDATE commits: every instance drops its cached principals.
+    const rows: Array<{ id: string }> = await this.db.query(
+      `WITH revoked AS (
+         UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
+          WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2) RETURNING id)
+       SELECT id, pg_notify('${AUTH_CHANNEL}', id::text) FROM revoked`,
       [id, userId ?? null],
     );
-    return count > 0;
+    return rows.length > 0;
   }
 
   async existsByHash(hash: Buffer): Promise<boolean> {

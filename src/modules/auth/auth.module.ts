@@ -5,6 +5,7 @@ import { AdminBootstrapService } from './admin-bootstrap.service.js';
 import { ApiKeysRepository } from './api-keys.repository.js';
 import { AuthService } from './auth.service.js';
 import { MeController } from './me.controller.js';
+import { PrincipalCache } from './principal-cache.js';
 import { UsersRepository } from './users.repository.js';
 import { UsersService } from './users.service.js';
 
@@ -18,6 +19,7 @@ import { UsersService } from './users.service.js';
     UsersService,
     AuthService,
     AdminBootstrapService,
+    PrincipalCache,
     { provide: ApiKeyAuthenticator, useExisting: AuthService },
     { provide: APP_GUARD, useClass: AuthGuard },
   ],

@@ -4,22 +4,30 @@ import type { Principal } from '../../common/auth/principal.js';
 import { NotFoundError } from '../../common/errors/domain-error.js';
 import { ApiKeysRepository, type ApiKeyRow } from './api-keys.repository.js';
 import { generateApiKey, hashApiKey } from './api-key.util.js';
+import { PrincipalCache } from './principal-cache.js';
 
 /** API keys: issue (shown once), authenticate (by hash), list (no secrets), revoke (effective at once). */
 @Injectable()
 export class AuthService extends ApiKeyAuthenticator {
   private readonly logger = new Logger(AuthService.name);
 
-  constructor(private readonly keys: ApiKeysRepository) {
+  constructor(
+    private readonly keys: ApiKeysRepository,
+    private readonly cache: PrincipalCache,
+  ) {
     super();
   }
 
   async authenticate(key: string): Promise<Principal | undefined> {
-    // Revocation must take effect at once on every instance, so there is deliberately no cache here:
-    // the lookup is a single probe of a unique index.
-    const found = await this.keys.findPrincipalByHash(hashApiKey(key));
+    const hash = hashApiKey(key);
+    const hashHex = hash.toString('hex');
+    const cached = this.cache.get(hashHex);
+    if (cached) return cached;
+    const found = await this.keys.findPrincipalByHash(hash);
     if (!found) return undefined;
     const { lastUsedAt, ...principal } = found;
+    this.cache.set(hashHex, principal);
+    // With the cache, last_used_at is refreshed when the entry is (re)loaded: at most once a minute per key and instance.
     if (!lastUsedAt || Date.now() - lastUsedAt.getTime() > 60_000) {
       this.keys
         .touch(principal.apiKeyId)
@@ -44,5 +52,7 @@ export class AuthService extends ApiKeyAuthenticator {
   /** Revokes a key of `userId` (or any key when `userId` is undefined: admins). 404 if none. */
   async revokeKey(id: string, userId?: string): Promise<void> {
     if (!(await this.keys.revoke(id, userId))) throw new NotFoundError('API key');
+    // Other instances drop their caches on the NOTIFY; this one must not wait for it to arrive.
+    this.cache.clear();
   }
 }

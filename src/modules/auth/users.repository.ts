@@ -3,6 +3,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { Role, Tier } from '../../common/auth/principal.js';
 import type { Keyset } from '../../common/pagination/pagination.js';
+import { preparedQuery } from '../../database/prepared.js';
+import { AUTH_CHANNEL } from './principal-cache.js';
 
 export interface UserRow {
   id: string;
@@ -32,7 +34,9 @@ export class UsersRepository {
   }
 
   async findById(id: string): Promise<UserRow | undefined> {
-    const rows: UserRow[] = await this.db.query(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]);
+    const rows = await preparedQuery<UserRow>(this.db, 'user_by_id', `SELECT ${COLUMNS} FROM users WHERE id = $1`, [
+      id,
+    ]);
     return rows[0];
   }
 
@@ -46,13 +50,16 @@ export class UsersRepository {
   }
 
   async update(id: string, changes: { tier?: Tier; role?: Role; name?: string }): Promise<UserRow | undefined> {
-    const rows: [UserRow[], number] = await this.db.query(
-      `UPDATE users SET tier = coalesce($2, tier), role = coalesce($3, role), name = coalesce($4, name),
-              updated_at = now()
-        WHERE id = $1 RETURNING ${COLUMNS}`,
+    // Role and tier are part of every cached principal: NOTIFY (on commit) makes all instances drop theirs.
+    const rows: UserRow[] = await this.db.query(
+      `WITH updated AS (
+         UPDATE users SET tier = coalesce($2, tier), role = coalesce($3, role), name = coalesce($4, name),
+                updated_at = now()
+          WHERE id = $1 RETURNING *)
+       SELECT ${COLUMNS}, pg_notify('${AUTH_CHANNEL}', id::text) FROM updated`,
       [id, changes.tier ?? null, changes.role ?? null, changes.name ?? null],
     );
-    return rows[0][0];
+    return rows[0];
   }
 
   async count(): Promise<number> {

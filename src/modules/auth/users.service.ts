@@ -3,11 +3,15 @@ import { DomainError, NotFoundError } from '../../common/errors/domain-error.js'
 import { decodeCursor, toPage, type Page } from '../../common/pagination/pagination.js';
 import type { CreateUserDto, UpdateUserDto, UserResponseDto } from './dto/user.dto.js';
 import { toUserResponse } from './dto/user.dto.js';
+import { PrincipalCache } from './principal-cache.js';
 import { UsersRepository } from './users.repository.js';
 
 @Injectable()
 export class UsersService {
-  constructor(private readonly users: UsersRepository) {}
+  constructor(
+    private readonly users: UsersRepository,
+    private readonly principals: PrincipalCache,
+  ) {}
 
   async create(dto: CreateUserDto): Promise<UserResponseDto> {
     const row = await this.users.create({
@@ -33,6 +37,7 @@ export class UsersService {
   async update(id: string, dto: UpdateUserDto): Promise<UserResponseDto> {
     const row = await this.users.update(id, dto);
     if (!row) throw new NotFoundError('User');
+    this.principals.clear();
     return toUserResponse(row);
   }
 
