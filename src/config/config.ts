@@ -37,6 +37,14 @@ export class AppConfig {
   readonly adminApiKey: string | undefined;
   readonly logLevel: EnvSchema['LOG_LEVEL'];
   readonly shutdown: { drainMs: number; timeoutMs: number };
+  readonly worker: {
+    concurrency: number;
+    pollIntervalMs: number;
+    leaseMs: number;
+    sweepIntervalMs: number;
+    shutdownGraceMs: number;
+  };
+  readonly jobTypes: { file: string | undefined; httpAllowedCidrs: string[]; httpAllowHttp: boolean };
 
   constructor(env: EnvSchema) {
     this.nodeEnv = env.NODE_ENV;
@@ -57,6 +65,20 @@ export class AppConfig {
     this.adminApiKey = env.ADMIN_API_KEY;
     this.logLevel = env.LOG_LEVEL;
     this.shutdown = { drainMs: env.SHUTDOWN_DRAIN_MS, timeoutMs: env.SHUTDOWN_TIMEOUT_MS };
+    this.worker = {
+      concurrency: env.WORKER_CONCURRENCY,
+      pollIntervalMs: env.WORKER_POLL_INTERVAL_MS,
+      leaseMs: env.WORKER_LEASE_MS,
+      sweepIntervalMs: env.WORKER_SWEEP_INTERVAL_MS,
+      shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_MS,
+    };
+    this.jobTypes = {
+      file: env.JOB_TYPES_FILE,
+      httpAllowedCidrs: env.HTTP_JOB_ALLOWED_CIDRS.split(',')
+        .map((c) => c.trim())
+        .filter(Boolean),
+      httpAllowHttp: env.HTTP_JOB_ALLOW_HTTP,
+    };
   }
 
   get runsApi(): boolean {

@@ -86,6 +86,46 @@ export class EnvSchema {
 
   @Type(() => Number)
   @IsInt()
+  @Min(1)
+  @Max(1000)
+  WORKER_CONCURRENCY = 10;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(10)
+  WORKER_POLL_INTERVAL_MS = 1000;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1000)
+  WORKER_LEASE_MS = 30_000;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  WORKER_SWEEP_INTERVAL_MS = 5000;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  WORKER_SHUTDOWN_GRACE_MS = 10_000;
+
+  @IsOptional()
+  @IsString()
+  JOB_TYPES_FILE?: string = undefined;
+
+  @IsString()
+  @Matches(/^$|^[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*$/, {
+    message: 'HTTP_JOB_ALLOWED_CIDRS must be a comma-separated list of CIDRs',
+  })
+  HTTP_JOB_ALLOWED_CIDRS = '';
+
+  @Transform(toBoolean)
+  @IsIn([true, false], { message: 'HTTP_JOB_ALLOW_HTTP must be true or false' })
+  HTTP_JOB_ALLOW_HTTP = false;
+
+  @Type(() => Number)
+  @IsInt()
   @Min(1000)
   SHUTDOWN_TIMEOUT_MS = 30_000;
 }
