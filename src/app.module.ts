@@ -8,6 +8,7 @@ import { DatabaseModule } from './database/database.module.js';
 import { AdminModule } from './modules/admin/admin.module.js';
 import { AuthModule } from './modules/auth/auth.module.js';
 import { HealthModule } from './modules/health/health.module.js';
+import { JobsModule } from './modules/jobs/jobs.module.js';
 
 /** Wires the feature modules. The config arrives already validated and with its database URL resolved. */
 @Module({})
@@ -15,7 +16,14 @@ export class AppModule {
   static register(config: AppConfig, lifecycle = new LifecycleState()): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.register(config, lifecycle), DatabaseModule, AuthModule, AdminModule, HealthModule],
+      imports: [
+        ConfigModule.register(config, lifecycle),
+        DatabaseModule,
+        AuthModule,
+        AdminModule,
+        HealthModule,
+        JobsModule,
+      ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };
   }

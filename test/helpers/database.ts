@@ -31,11 +31,18 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
   const url = withDatabase(serverUrl, name);
   if (options.migrate !== false) await runMigrations(url);
   const pool = new pg.Pool({ connectionString: url, max: 3 });
+  let dropping = false;
+  // An idle client's error is emitted on the pool; DROP ... WITH (FORCE) terminates clients that are
+  // still closing, which is expected then and only then.
+  pool.on('error', (error: Error & { code?: string }) => {
+    if (!(dropping && error.code === '57P01')) throw error;
+  });
   return {
     url,
     name,
     pool,
     async drop() {
+      dropping = true;
       await pool.end();
       const client = new pg.Client({ connectionString: serverUrl });
       await client.connect();

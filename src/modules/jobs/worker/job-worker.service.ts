@@ -1,0 +1,261 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import pg from 'pg';
+import { AppConfig } from '../../../config/config.js';
+import { JobError, type JobType } from '../job-types/job-type.js';
+import { JobTypeRegistry } from '../job-types/job-type.registry.js';
+import { JOB_CANCEL_CHANNEL, JOBS_CHANNEL } from '../jobs.repository.js';
+import { WorkerRepository, type ClaimedJob, type JobFailure } from './worker.repository.js';
+
+interface InFlight {
+  job: ClaimedJob;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+/** Thrown into a handler's signal: why the attempt was aborted decides what happens to the job. */
+class AbortReason extends Error {
+  constructor(
+    readonly kind: 'timeout' | 'cancelled' | 'lease-lost' | 'shutdown',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** min(max, base·2^(attempt−1)) with ±20 % jitter, so retries of many jobs do not arrive in step. */
+export function backoffMs(type: Pick<JobType, 'backoff'>, attempt: number, random = Math.random): number {
+  const raw = Math.min(type.backoff.maxMs, type.backoff.baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(raw * (0.8 + 0.4 * random()));
+}
+
+/**
+ * The job worker (ROLE=worker or all). The `jobs` table is the queue:
+ * - claims due jobs with FOR UPDATE SKIP LOCKED, as many as free slots (WORKER_CONCURRENCY);
+ * - wakes on NOTIFY conveyor_jobs, and polls every WORKER_POLL_INTERVAL_MS in case one is missed;
+ * - holds a lease renewed every third of WORKER_LEASE_MS; a sweeper re-queues expired leases;
+ * - aborts a handler on timeout, on cancel (NOTIFY conveyor_job_cancel) and when its lease is lost;
+ * - on shutdown stops claiming, lets in-flight jobs finish for WORKER_SHUTDOWN_GRACE_MS, then
+ *   aborts and releases the rest to `queued`, so no job is left `running`.
+ * Execution is at-least-once: a worker killed mid-job leaves it to the sweeper, and it runs again.
+ */
+@Injectable()
+export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('JobWorker');
+  readonly workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly inFlight = new Map<string, InFlight>();
+  private running = false;
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private listener: pg.Client | undefined;
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly repo: WorkerRepository,
+    private readonly types: JobTypeRegistry,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.config.runsWorker) return;
+    this.running = true;
+    await this.listen();
+    const { leaseMs, sweepIntervalMs } = this.config.worker;
+    this.timers.push(setInterval(() => void this.heartbeat(), Math.max(250, Math.floor(leaseMs / 3))));
+    this.timers.push(setInterval(() => void this.sweep(), sweepIntervalMs));
+    this.loop = this.run();
+    this.logger.log({ workerId: this.workerId, concurrency: this.config.worker.concurrency }, 'job worker started');
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+    for (const timer of this.timers) clearInterval(timer);
+    const grace = this.config.worker.shutdownGraceMs;
+    const all = Promise.all([...this.inFlight.values()].map((f) => f.done));
+    const finished = await Promise.race([
+      all.then(() => true),
+      new Promise<false>((r) => setTimeout(() => r(false), grace)),
+    ]);
+    if (!finished) {
+      const ids = [...this.inFlight.keys()];
+      for (const f of this.inFlight.values()) f.controller.abort(new AbortReason('shutdown', 'worker shutting down'));
+      const released = await this.repo.release(this.workerId, ids);
+      this.logger.warn({ released }, 'released in-flight jobs to the queue after the shutdown grace period');
+      await all;
+    }
+    await this.listener?.end().catch(() => undefined);
+    this.logger.log('job worker stopped');
+  }
+
+  /** Number of jobs this process is running now. */
+  get activeJobs(): number {
+    return this.inFlight.size;
+  }
+
+  private async run(): Promise<void> {
+    const { concurrency, pollIntervalMs, leaseMs } = this.config.worker;
+    while (this.running) {
+      const free = concurrency - this.inFlight.size;
+      let claimed: ClaimedJob[] = [];
+      if (free > 0) {
+        try {
+          claimed = await this.repo.claim(this.workerId, free, leaseMs);
+        } catch (error) {
+          this.logger.error({ err: error }, 'claim failed; retrying after the poll interval');
+        }
+        for (const job of claimed) this.start(job);
+      }
+      // A full batch means more may be waiting: claim again at once. Otherwise sleep until
+      // a NOTIFY, a finished job frees a slot, or the poll interval passes.
+      if (claimed.length === free && free > 0) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pollIntervalMs);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  private start(job: ClaimedJob): void {
+    const controller = new AbortController();
+    const entry: InFlight = { job, controller, done: Promise.resolve() };
+    entry.done = this.execute(job, controller).finally(() => {
+      this.inFlight.delete(job.id);
+      this.wake?.();
+    });
+    this.inFlight.set(job.id, entry);
+  }
+
+  private async execute(job: ClaimedJob, controller: AbortController): Promise<void> {
+    const type = this.types.get(job.type);
+    if (!type) {
+      await this.failAttempt(
+        job,
+        { code: 'UNKNOWN_JOB_TYPE', message: `No job type "${job.type}" on this worker` },
+        false,
+      );
+      return;
+    }
+    const timeout = setTimeout(
+      () =>
+        controller.abort(
+          new AbortReason('timeout', `Attempt exceeded the ${type.timeoutMs} ms timeout of type ${type.name}`),
+        ),
+      type.timeoutMs,
+    );
+    try {
+      // A handler that ignores its signal still cannot hold the slot past the abort.
+      const aborted = new Promise<never>((_, reject) =>
+        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }),
+      );
+      const output = await Promise.race([
+        type.handle(job.input, {
+          jobId: job.id,
+          userId: job.user_id,
+          attempt: job.attempts,
+          signal: controller.signal,
+        }),
+        aborted,
+      ]);
+      const invalid = this.types.validateOutput(type.name, output);
+      if (invalid) {
+        await this.failAttempt(job, { code: 'INVALID_OUTPUT', message: invalid }, false, type);
+        return;
+      }
+      if (!(await this.repo.complete(this.workerId, job.id, output))) {
+        this.logger.debug({ jobId: job.id }, 'job finished but was no longer ours (cancelled or swept)');
+      }
+    } catch (error) {
+      await this.handleError(job, type, error, controller.signal);
+    } finally {
+      clearTimeout(timeout);
+    }
+  }
+
+  private async handleError(job: ClaimedJob, type: JobType, error: unknown, signal: AbortSignal): Promise<void> {
+    const reason = signal.aborted ? signal.reason : undefined;
+    if (reason instanceof AbortReason) {
+      // Cancelled or swept: the row already says so. Shutdown: released by beforeApplicationShutdown.
+      if (reason.kind !== 'timeout') return;
+      await this.failAttempt(job, { code: 'TIMEOUT', message: reason.message }, true, type);
+      return;
+    }
+    if (error instanceof JobError) {
+      await this.failAttempt(job, { code: error.code, message: error.message }, error.retryable, type);
+      return;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    this.logger.warn({ jobId: job.id, type: job.type, err: error }, 'job handler threw');
+    await this.failAttempt(job, { code: 'HANDLER_ERROR', message: message.slice(0, 1000) }, true, type);
+  }
+
+  private async failAttempt(job: ClaimedJob, failure: JobFailure, retryable: boolean, type?: JobType): Promise<void> {
+    const retryIn = retryable && type ? backoffMs(type, job.attempts) : undefined;
+    try {
+      await this.repo.fail(this.workerId, job.id, failure, retryIn);
+    } catch (error) {
+      // The lease will expire and the sweeper will requeue the job: nothing is lost.
+      this.logger.error({ err: error, jobId: job.id }, 'could not record a failed attempt');
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    const ids = [...this.inFlight.keys()];
+    if (ids.length === 0) return;
+    try {
+      const held = await this.repo.heartbeat(this.workerId, ids, this.config.worker.leaseMs);
+      for (const id of ids) {
+        const entry = this.inFlight.get(id);
+        if (entry && !held.has(id)) entry.controller.abort(new AbortReason('lease-lost', 'lease lost'));
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, 'heartbeat failed; leases may expire');
+    }
+  }
+
+  private async sweep(): Promise<void> {
+    try {
+      const swept = await this.repo.sweepExpired();
+      if (swept.length) {
+        this.logger.warn({ jobs: swept }, 're-queued jobs whose lease expired');
+        this.wake?.();
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, 'sweep failed');
+    }
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({
+      connectionString: this.config.database.url,
+      application_name: 'conveyor-worker-listen',
+    });
+    client.on('notification', (message) => {
+      if (message.channel === JOB_CANCEL_CHANNEL && message.payload) {
+        this.inFlight.get(message.payload)?.controller.abort(new AbortReason('cancelled', 'job cancelled'));
+      } else {
+        this.wake?.();
+      }
+    });
+    client.on('error', (error) => {
+      // Polling carries on; cancellation then reaches the handler at the next heartbeat.
+      this.logger.warn({ err: error }, 'worker LISTEN connection lost; polling only');
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${JOBS_CHANNEL}`);
+      await client.query(`LISTEN ${JOB_CANCEL_CHANNEL}`);
+      this.listener = client;
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not LISTEN; the worker will poll');
+      await client.end().catch(() => undefined);
+    }
+  }
+}

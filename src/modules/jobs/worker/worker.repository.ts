@@ -1,0 +1,152 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { preparedQuery } from '../../../database/prepared.js';
+import { JOBS_CHANNEL } from '../jobs.repository.js';
+
+export interface ClaimedJob {
+  id: string;
+  user_id: string;
+  type: string;
+  input: unknown;
+  attempts: number;
+  max_attempts: number;
+}
+
+export interface JobFailure {
+  code: string;
+  message: string;
+}
+
+/**
+ * The queue's SQL. Every state change by a worker is guarded by `status = 'running' AND
+ * locked_by = <this worker>`, so a worker that lost its lease (swept, cancelled) changes nothing.
+ */
+@Injectable()
+export class WorkerRepository {
+  constructor(@InjectDataSource() private readonly db: DataSource) {}
+
+  /**
+   * Claims up to `limit` due jobs, highest priority first, then oldest run_at; served by
+   * idx_jobs_status (status, priority DESC, run_at). SKIP LOCKED lets many workers claim at once
+   * without waiting on each other.
+   */
+  claim(workerId: string, limit: number, leaseMs: number): Promise<ClaimedJob[]> {
+    return preparedQuery<ClaimedJob>(
+      this.db,
+      'worker_claim',
+      `WITH next AS (
+         SELECT id FROM jobs
+          WHERE status = 'queued' AND run_at <= now()
+          ORDER BY priority DESC, run_at
+          LIMIT $2
+          FOR UPDATE SKIP LOCKED)
+       UPDATE jobs j
+          SET status = 'running', attempts = j.attempts + 1, locked_by = $1,
+              lease_expires_at = now() + make_interval(secs => $3::double precision / 1000),
+              started_at = now(), updated_at = now()
+         FROM next WHERE j.id = next.id
+       RETURNING j.id, j.user_id, j.type, j.input, j.attempts, j.max_attempts`,
+      [workerId, limit, leaseMs],
+    );
+  }
+
+  /** Extends the leases of the jobs this worker still holds; returns the ids it still holds. */
+  async heartbeat(workerId: string, ids: string[], leaseMs: number): Promise<Set<string>> {
+    const rows = await preparedQuery<{ id: string }>(
+      this.db,
+      'worker_heartbeat',
+      `UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3::double precision / 1000)
+        WHERE id = ANY($2::uuid[]) AND locked_by = $1 AND status = 'running'
+       RETURNING id`,
+      [workerId, ids, leaseMs],
+    );
+    return new Set(rows.map((r) => r.id));
+  }
+
+  /** running → completed with its one result row, in one transaction. False if the job was no longer ours. */
+  async complete(workerId: string, id: string, output: unknown): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const done: unknown[] = await tx.query(
+        `UPDATE jobs SET status = 'completed', finished_at = now(), updated_at = now(), error = NULL,
+                locked_by = NULL, lease_expires_at = NULL
+          WHERE id = $1 AND status = 'running' AND locked_by = $2
+         RETURNING id`,
+        [id, workerId],
+      );
+      if (done.length === 0) return false;
+      // idx_results_job_id is UNIQUE: even a bug elsewhere cannot give a job two results.
+      await tx.query(`INSERT INTO results (job_id, output) VALUES ($1, $2) ON CONFLICT (job_id) DO NOTHING`, [
+        id,
+        JSON.stringify(output ?? null),
+      ]);
+      return true;
+    });
+  }
+
+  /**
+   * A failed attempt: back to queued after `retryInMs` while attempts remain and the error is
+   * retryable; otherwise failed. Returns the new status, or undefined if the job was no longer ours.
+   */
+  async fail(
+    workerId: string,
+    id: string,
+    error: JobFailure,
+    retryInMs: number | undefined,
+  ): Promise<'queued' | 'failed' | undefined> {
+    const rows: Array<{ status: 'queued' | 'failed' }> = await this.db.query(
+      `WITH failed AS (
+         UPDATE jobs
+            SET status = CASE WHEN $4::int IS NOT NULL AND attempts < max_attempts THEN 'queued' ELSE 'failed' END,
+                run_at = CASE WHEN $4::int IS NOT NULL AND attempts < max_attempts
+                              THEN now() + make_interval(secs => $4::double precision / 1000) ELSE run_at END,
+                finished_at = CASE WHEN $4::int IS NOT NULL AND attempts < max_attempts THEN NULL ELSE now() END,
+                error = $3, locked_by = NULL, lease_expires_at = NULL, updated_at = now()
+          WHERE id = $1 AND status = 'running' AND locked_by = $2
+          RETURNING status)
+       SELECT status, CASE WHEN status = 'queued' THEN pg_notify('${JOBS_CHANNEL}', '') END FROM failed`,
+      [id, workerId, JSON.stringify(error), retryInMs ?? null],
+    );
+    return rows[0]?.status;
+  }
+
+  /**
+   * Gives jobs back to the queue on shutdown without charging an attempt: the job did nothing wrong.
+   */
+  async release(workerId: string, ids: string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const rows: unknown[] = await this.db.query(
+      `WITH released AS (
+         UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), run_at = now(),
+                locked_by = NULL, lease_expires_at = NULL, updated_at = now()
+          WHERE id = ANY($2::uuid[]) AND locked_by = $1 AND status = 'running'
+          RETURNING id)
+       SELECT id, pg_notify('${JOBS_CHANNEL}', '') FROM released`,
+      [workerId, ids],
+    );
+    return rows.length;
+  }
+
+  /**
+   * Re-queues jobs whose lease expired (their worker died), re-checking status and lease in the
+   * same UPDATE so a job that finished meanwhile is left alone. The dead attempt counts: a job
+   * that keeps killing its worker ends `failed` after max_attempts instead of looping forever.
+   */
+  async sweepExpired(): Promise<Array<{ id: string; status: string }>> {
+    return this.db.query(
+      `WITH expired AS (
+         SELECT id FROM jobs
+          WHERE status = 'running' AND lease_expires_at < now()
+          FOR UPDATE SKIP LOCKED)
+       UPDATE jobs j
+          SET status = CASE WHEN j.attempts < j.max_attempts THEN 'queued' ELSE 'failed' END,
+              finished_at = CASE WHEN j.attempts < j.max_attempts THEN NULL ELSE now() END,
+              error = jsonb_build_object('code', 'LEASE_EXPIRED',
+                        'message', 'The worker running this job stopped renewing its lease (crashed or hung)'),
+              run_at = now(), locked_by = NULL, lease_expires_at = NULL, updated_at = now()
+         FROM expired
+        WHERE j.id = expired.id AND j.status = 'running' AND j.lease_expires_at < now()
+       RETURNING j.id, j.status`,
+    );
+  }
+}

@@ -1,0 +1,40 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import path from 'node:path';
+
+// `npm test` builds first, so this is the code under test, compiled as `npm start` runs it.
+export const MAIN = path.resolve('dist/src/main.js');
+
+export interface ServiceProcess {
+  child: ChildProcessWithoutNullStreams;
+  pid: number;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Runs the built service as a child process with only `env` (plus PATH) set. */
+export function startService(env: Record<string, string>): ServiceProcess {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-200_000)));
+  child.stderr.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-200_000)));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, pid: child.pid!, output: () => output, exited };
+}
+
+/** Waits until GET /api/v1/health/ready answers 200. */
+export async function waitForReady(port: number, service: ServiceProcess, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (service.child.exitCode !== null) throw new Error(`service exited early:\n${service.output()}`);
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/api/v1/health/ready`)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`not ready in ${timeoutMs} ms:\n${service.output()}`);
+}
