@@ -22,6 +22,7 @@ async function handler(req: IncomingMessage, res: ServerResponse): Promise<void>
   if (req.url === '/ok') return send(200, JSON.stringify({ resized: true }));
   if (req.url === '/invalid') return send(422, JSON.stringify({ error: 'width must be > 0', pad: 'p'.repeat(5000) }));
   if (req.url === '/unavailable') return send(503, 'try later', 'text/plain');
+  if (req.url === '/busy') return send(429, 'slow down', 'text/plain');
   if (req.url === '/html') return send(200, '<html>oops</html>', 'text/html');
   if (req.url === '/empty') return void res.writeHead(204).end();
   if (req.url === '/moved') return void res.writeHead(302, { location: 'http://elsewhere/' }).end();
@@ -86,6 +87,11 @@ describe('remote job types', () => {
     const error = await jobError(remote('/unavailable').handle({}, context()));
     expect(error).toMatchObject({ code: 'REMOTE_FAILED', retryable: true });
     expect(error.message).toContain('503: try later');
+  });
+
+  it('retries on 429: back-pressure is not a rejection', async () => {
+    const error = await jobError(remote('/busy').handle({}, context()));
+    expect(error).toMatchObject({ code: 'REMOTE_FAILED', retryable: true });
   });
 
   it('retries when the processor is slower than timeoutMs', async () => {

