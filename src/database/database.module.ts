@@ -1,9 +1,8 @@
-import { Module } from '@nestjs/common';
+import { Logger, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { Logger as TypeOrmLogger } from 'typeorm';
 import { AppConfig } from '../config/config.js';
 import { MIGRATIONS } from '../../migrations/index.js';
-import { Logger } from '@nestjs/common';
 
 /** Slow queries become structured warnings; everything else TypeORM would log stays quiet. */
 class SlowQueryLogger implements TypeOrmLogger {

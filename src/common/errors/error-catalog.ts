@@ -98,6 +98,25 @@ export const ERROR_CATALOG = {
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
 
+const STATUS_TO_CODE: Record<number, ErrorCode> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'NOT_FOUND',
+  409: 'CONFLICT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  422: 'VALIDATION_FAILED',
+  429: 'RATE_LIMITED',
+  503: 'SERVICE_UNAVAILABLE',
+};
+
+/** The catalog code for an HTTP status raised outside our code (Nest, Fastify), or for a documented status. */
+export function codeForStatus(status: number): ErrorCode {
+  return STATUS_TO_CODE[status] ?? (status >= 500 ? 'INTERNAL' : 'BAD_REQUEST');
+}
+
 /** `type` URI of a problem document: a stable, documented address per code. */
 export function problemType(code: ErrorCode): string {
   return `https://conveyor.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`;

@@ -1,6 +1,6 @@
 import { HttpException } from '@nestjs/common';
 import { DomainError, type FieldError } from './domain-error.js';
-import { ERROR_CATALOG, problemType, type ErrorCode } from './error-catalog.js';
+import { codeForStatus, ERROR_CATALOG, problemType, type ErrorCode } from './error-catalog.js';
 
 /** The RFC 9457 body every error response carries. */
 export interface Problem {
@@ -20,24 +20,6 @@ export interface ProblemWithHeaders {
   headers: Record<string, string>;
   /** True when the error was not expected and must be logged with its stack. */
   unexpected: boolean;
-}
-
-const STATUS_TO_CODE: Record<number, ErrorCode> = {
-  400: 'BAD_REQUEST',
-  401: 'UNAUTHORIZED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  405: 'NOT_FOUND',
-  409: 'CONFLICT',
-  413: 'PAYLOAD_TOO_LARGE',
-  415: 'UNSUPPORTED_MEDIA_TYPE',
-  422: 'VALIDATION_FAILED',
-  429: 'RATE_LIMITED',
-  503: 'SERVICE_UNAVAILABLE',
-};
-
-function codeForStatus(status: number): ErrorCode {
-  return STATUS_TO_CODE[status] ?? (status >= 500 ? 'INTERNAL' : 'BAD_REQUEST');
 }
 
 /** Fastify's own errors (body parsing, content type, size limit) carry a `FST_…` code and a status. */

@@ -1,26 +1,13 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiExtraModels, ApiResponse, getSchemaPath } from '@nestjs/swagger';
-import { ERROR_CATALOG, type ErrorCode } from '../errors/error-catalog.js';
+import { codeForStatus, ERROR_CATALOG, problemType, type ErrorCode } from '../errors/error-catalog.js';
 import { ProblemDto } from './problem.dto.js';
-
-const DEFAULT_CODE: Record<number, ErrorCode> = {
-  400: 'BAD_REQUEST',
-  401: 'UNAUTHORIZED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  409: 'CONFLICT',
-  413: 'PAYLOAD_TOO_LARGE',
-  415: 'UNSUPPORTED_MEDIA_TYPE',
-  422: 'VALIDATION_FAILED',
-  429: 'RATE_LIMITED',
-  503: 'SERVICE_UNAVAILABLE',
-};
 
 /** Documents problem+json error responses for an operation, by status (or by code for shared statuses). */
 export function ApiProblems(...statusesOrCodes: Array<number | ErrorCode>): MethodDecorator & ClassDecorator {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const item of statusesOrCodes) {
-    const code = typeof item === 'number' ? DEFAULT_CODE[item] : item;
+    const code = typeof item === 'number' ? codeForStatus(item) : item;
     const status = ERROR_CATALOG[code].status;
     byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
   }
@@ -34,7 +21,7 @@ export function ApiProblems(...statusesOrCodes: Array<number | ErrorCode>): Meth
           'application/problem+json': {
             schema: { $ref: getSchemaPath(ProblemDto) },
             example: {
-              type: `https://conveyor.dev/problems/${codes[0].toLowerCase().replaceAll('_', '-')}`,
+              type: problemType(codes[0]),
               title: ERROR_CATALOG[codes[0]].title,
               status,
               detail: ERROR_CATALOG[codes[0]].meaning,

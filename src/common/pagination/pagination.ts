@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { ValidationFailedError } from '../errors/domain-error.js';
@@ -86,9 +86,4 @@ export function pageSchema(itemRef: string): Record<string, unknown> {
       nextCursor: { type: 'string', nullable: true, description: 'Pass as `cursor` to get the next page' },
     },
   };
-}
-
-export class PageMetaDto {
-  @ApiProperty({ nullable: true, type: String })
-  nextCursor: string | null;
 }

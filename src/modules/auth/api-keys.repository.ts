@@ -79,9 +79,4 @@ export class ApiKeysRepository {
     );
     return rows.length > 0;
   }
-
-  async existsByHash(hash: Buffer): Promise<boolean> {
-    const rows: unknown[] = await this.db.query('SELECT 1 FROM api_keys WHERE key_hash = $1', [hash]);
-    return rows.length > 0;
-  }
 }

@@ -91,11 +91,6 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
     this.logger.log('job worker stopped');
   }
 
-  /** Number of jobs this process is running now. */
-  get activeJobs(): number {
-    return this.inFlight.size;
-  }
-
   private async run(): Promise<void> {
     const { concurrency, pollIntervalMs, leaseMs } = this.config.worker;
     while (this.running) {
