@@ -1,46 +1,9 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './helpers/ports.js';
-
-// `npm test` builds first, so this is the code under test, compiled as `npm start` runs it.
-const MAIN = path.resolve('dist/src/main.js');
-
-interface Started {
-  child: ChildProcessWithoutNullStreams;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-/** Runs the built service (`npm start` runs the same file after building) with only `env` set. */
-function start(env: Record<string, string>): Started {
-  const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => output, exited };
-}
-
-async function waitForReady(port: number, started: Started): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (started.child.exitCode !== null) throw new Error(`service exited early:\n${started.output()}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/api/v1/health/ready`);
-      if (res.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`not ready in 60 s:\n${started.output()}`);
-}
+import { startService, waitForReady } from './helpers/process.js';
 
 function processAlive(pid: number): boolean {
   try {
@@ -71,7 +34,7 @@ describe('npm start on the embedded default', () => {
       LOG_LEVEL: 'info',
     };
 
-    const first = start(env);
+    const first = startService(env);
     await waitForReady(port, first);
     const key = /(cvk_[A-Za-z0-9_-]{43})/.exec(first.output())?.[1];
     expect(key, first.output()).toBeDefined();
@@ -89,7 +52,7 @@ describe('npm start on the embedded default', () => {
     expect(await first.exited).toBe(0);
     expect(processAlive(pgPid)).toBe(false);
 
-    const second = start(env);
+    const second = startService(env);
     await waitForReady(port, second);
     expect(second.output()).not.toMatch(/cvk_[A-Za-z0-9_-]{43}/);
     const again = await fetch(`http://127.0.0.1:${port}/api/v1/me`, { headers: { authorization: `Bearer ${key}` } });
@@ -99,7 +62,7 @@ describe('npm start on the embedded default', () => {
   });
 
   it('a bad configuration value stops the process with a message naming the variable', async () => {
-    const bad = start({ PORT: 'eighty', ROLE: 'boss' });
+    const bad = startService({ PORT: 'eighty', ROLE: 'boss' });
     expect(await bad.exited).toBe(1);
     expect(bad.output()).toContain('PORT');
     expect(bad.output()).toContain('ROLE');
@@ -108,7 +71,7 @@ describe('npm start on the embedded default', () => {
   it('ADMIN_API_KEY becomes the admin’s key', async () => {
     const port = await freePort();
     const adminKey = 'my-own-admin-key-0123456789abcdefghijklmnop';
-    const started = start({
+    const started = startService({
       PORT: String(port),
       HOST: '127.0.0.1',
       EMBEDDED_PG_DATA_DIR: path.join(dataDir, 'pg-admin-key'),

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 import type { Keyset } from '../../common/pagination/pagination.js';
 
 export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -64,43 +64,41 @@ export interface JobFilters {
 export class JobsRepository {
   constructor(@InjectDataSource() private readonly db: DataSource) {}
 
-  transaction<T>(work: (tx: EntityManager) => Promise<T>): Promise<T> {
-    return this.db.transaction(work);
-  }
-
   /**
-   * Inserts a job, its usage record and the wake-up NOTIFY in `tx`. With an idempotency key that
-   * was already used by this user, inserts nothing and returns undefined.
+   * Inserts a job, its usage record and the wake-up NOTIFY in one transaction. With an idempotency
+   * key that was already used by this user, inserts nothing and returns undefined.
    */
-  async insert(tx: EntityManager, job: NewJob): Promise<JobRow | undefined> {
-    const rows: JobRow[] = await tx.query(
-      `INSERT INTO jobs (user_id, type, input, priority, run_at, max_attempts, metadata, cost, idempotency_key, request_hash)
+  insert(job: NewJob): Promise<JobRow | undefined> {
+    return this.db.transaction(async (tx) => {
+      const rows: JobRow[] = await tx.query(
+        `INSERT INTO jobs (user_id, type, input, priority, run_at, max_attempts, metadata, cost, idempotency_key, request_hash)
        VALUES ($1, $2, $3, $4, coalesce($5, now()), $6, $7, $8, $9, $10)
        ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
        RETURNING ${JOB_COLUMNS}`,
-      [
+        [
+          job.userId,
+          job.type,
+          JSON.stringify(job.input),
+          job.priority,
+          job.runAt,
+          job.maxAttempts,
+          JSON.stringify(job.metadata),
+          job.cost,
+          job.idempotencyKey,
+          job.requestHash,
+        ],
+      );
+      const row = rows[0];
+      if (!row) return undefined;
+      await tx.query(`INSERT INTO usage_records (user_id, job_id, job_type, credits) VALUES ($1, $2, $3, $4)`, [
         job.userId,
+        row.id,
         job.type,
-        JSON.stringify(job.input),
-        job.priority,
-        job.runAt,
-        job.maxAttempts,
-        JSON.stringify(job.metadata),
         job.cost,
-        job.idempotencyKey,
-        job.requestHash,
-      ],
-    );
-    const row = rows[0];
-    if (!row) return undefined;
-    await tx.query(`INSERT INTO usage_records (user_id, job_id, job_type, credits) VALUES ($1, $2, $3, $4)`, [
-      job.userId,
-      row.id,
-      job.type,
-      job.cost,
-    ]);
-    await tx.query(`SELECT pg_notify('${JOBS_CHANNEL}', '')`);
-    return row;
+      ]);
+      await tx.query(`SELECT pg_notify('${JOBS_CHANNEL}', '')`);
+      return row;
+    });
   }
 
   async findByIdempotencyKey(userId: string, key: string): Promise<JobRow | undefined> {

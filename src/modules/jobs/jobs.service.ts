@@ -50,20 +50,18 @@ export class JobsService {
     if (!type || errors.length) throw new ValidationFailedError(errors, 'The job is invalid');
 
     const requestHash = idempotencyKey ? createHash('sha256').update(canonical(dto)).digest('hex') : null;
-    const row = await this.jobs.transaction((tx) =>
-      this.jobs.insert(tx, {
-        userId,
-        type: type.name,
-        input: dto.input,
-        priority: dto.priority ?? 0,
-        runAt: dto.runAt ?? null,
-        maxAttempts: dto.maxAttempts ?? type.maxAttempts,
-        metadata: dto.metadata ?? {},
-        cost: type.cost,
-        idempotencyKey: idempotencyKey ?? null,
-        requestHash,
-      }),
-    );
+    const row = await this.jobs.insert({
+      userId,
+      type: type.name,
+      input: dto.input,
+      priority: dto.priority ?? 0,
+      runAt: dto.runAt ?? null,
+      maxAttempts: dto.maxAttempts ?? type.maxAttempts,
+      metadata: dto.metadata ?? {},
+      cost: type.cost,
+      idempotencyKey: idempotencyKey ?? null,
+      requestHash,
+    });
     if (row) return { job: toJobResponse(row), replayed: false };
 
     // The key was used before: same body → the original job; different body → 409.
