@@ -4,6 +4,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module.js';
+import { DomainError } from './common/errors/domain-error.js';
 import { createValidationPipe } from './common/http/validation.js';
 import { LifecycleState } from './common/lifecycle/lifecycle.state.js';
 import { PinoNestLogger } from './common/logging/nest-logger.js';
@@ -11,6 +12,8 @@ import type { AppConfig } from './config/config.js';
 import { setupSwagger } from './modules/docs/swagger.js';
 
 export const API_PREFIX = 'api/v1';
+
+const WORKER_ROUTES = new RegExp(`^/(${API_PREFIX}/health/|metrics(\\?|$))`);
 
 // Client-sent ids are echoed only when they are short and plain, so they cannot inject into logs.
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -48,6 +51,10 @@ export async function createApp(
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // ROLE=worker listens only for its probes (and /metrics); the API belongs to api/all pods.
+    if (!config.runsApi && !WORKER_ROUTES.test(request.url)) {
+      throw new DomainError('NOT_FOUND', `ROLE=${config.role} serves only /${API_PREFIX}/health and /metrics`);
+    }
   });
   fastify.addHook('onResponse', async (request, reply) => {
     request.log.info(

@@ -54,3 +54,21 @@ describe('readiness with pending migrations', () => {
     }
   });
 });
+
+describe('ROLE=worker', () => {
+  it('serves the health probes and nothing of the API', async () => {
+    const t = await startTestApp({ ROLE: 'worker' });
+    try {
+      expect((await t.request({ method: 'GET', url: '/api/v1/health/ready' })).status).toBe(200);
+      expect((await t.request({ method: 'GET', url: '/api/v1/health/live' })).status).toBe(200);
+      for (const url of ['/api/v1/me', '/api/v1/jobs', '/docs-json']) {
+        const res = await t.request({ method: 'GET', url });
+        expect(res.status, url).toBe(404);
+        expect(res.body.code).toBe('NOT_FOUND');
+        expect(res.headers['x-request-id']).toBeDefined();
+      }
+    } finally {
+      await t.close();
+    }
+  });
+});
