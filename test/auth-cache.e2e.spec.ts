@@ -52,7 +52,7 @@ describe('principal cache across instances', () => {
     // Kill every listener; then revoke behind the app's back, so no notification is ever sent.
     await a.db.pool.query(
       `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-        WHERE application_name = 'conveyor-auth-listen' AND datname = current_database()`,
+        WHERE application_name = 'conveyor-listen' AND datname = current_database()`,
     );
     await a.db.pool.query('UPDATE api_keys SET revoked_at = now() WHERE id = $1', [user.keyId]);
     await expect.poll(() => status(b, user.key), { timeout: 2000, interval: 20 }).toBe(401);
@@ -63,7 +63,7 @@ describe('principal cache across instances', () => {
           (
             await a.db.pool.query(
               `SELECT count(*)::int AS n FROM pg_stat_activity
-                WHERE application_name = 'conveyor-auth-listen' AND datname = current_database()`,
+                WHERE application_name = 'conveyor-listen' AND datname = current_database()`,
             )
           ).rows[0].n,
         { timeout: 5000 },

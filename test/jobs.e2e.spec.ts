@@ -165,3 +165,40 @@ describe('Jobs API with an in-process worker', () => {
     expect(bad.status).toBe(422);
   });
 });
+
+describe('worker wake-ups after the LISTEN connection is lost', () => {
+  it('reconnects by itself: a new job still starts at once, not at the next poll', async () => {
+    // Polling every minute: only a NOTIFY can start the job within the test's time.
+    const t = await startTestApp({ WORKER_POLL_INTERVAL_MS: '60000' });
+    try {
+      const user = await createUser(t.db);
+      await t.db.pool.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE application_name = 'conveyor-listen' AND datname = current_database()`,
+      );
+      await expect
+        .poll(
+          async () =>
+            (
+              await t.db.pool.query(
+                // Reconnected and done re-LISTENing: the last channel's LISTEN has run.
+                `SELECT count(*)::int AS n FROM pg_stat_activity
+                  WHERE application_name = 'conveyor-listen' AND datname = current_database()
+                    AND state = 'idle' AND query = 'LISTEN conveyor_job_cancel'`,
+              )
+            ).rows[0].n,
+          { timeout: 5000 },
+        )
+        .toBe(1);
+      const created = await t.request({
+        method: 'POST',
+        url: '/api/v1/jobs',
+        key: user.key,
+        body: { type: 'echo', input: {} },
+      });
+      await waitForStatus(t, user.key, created.body.id, ['completed'], 5000);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,8 +1,9 @@
-import { Logger, Module } from '@nestjs/common';
+import { Global, Logger, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { Logger as TypeOrmLogger } from 'typeorm';
 import { AppConfig } from '../config/config.js';
 import { MIGRATIONS } from '../../migrations/index.js';
+import { PgListener } from './pg-listener.js';
 
 /** Slow queries become structured warnings; everything else TypeORM would log stays quiet. */
 class SlowQueryLogger implements TypeOrmLogger {
@@ -23,7 +24,8 @@ class SlowQueryLogger implements TypeOrmLogger {
   }
 }
 
-/** TypeORM over `pg`. The schema comes only from migrations; `synchronize` is never on. */
+/** TypeORM over `pg`, and the shared LISTEN connection. The schema comes only from migrations; `synchronize` is never on. */
+@Global()
 @Module({
   imports: [
     TypeOrmModule.forRootAsync({
@@ -51,5 +53,7 @@ class SlowQueryLogger implements TypeOrmLogger {
       }),
     }),
   ],
+  providers: [PgListener],
+  exports: [PgListener],
 })
 export class DatabaseModule {}

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import pg from 'pg';
 import { AppConfig } from '../../../config/config.js';
+import { PgListener } from '../../../database/pg-listener.js';
 import { JobError, type JobType } from '../job-types/job-type.js';
 import { JobTypeRegistry } from '../job-types/job-type.registry.js';
 import { JOB_CANCEL_CHANNEL, JOBS_CHANNEL } from '../jobs.repository.js';
@@ -48,19 +48,24 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
   private running = false;
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
-  private listener: pg.Client | undefined;
   private timers: NodeJS.Timeout[] = [];
 
   constructor(
     private readonly config: AppConfig,
     private readonly repo: WorkerRepository,
     private readonly types: JobTypeRegistry,
+    private readonly listener: PgListener,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.config.runsWorker) return;
     this.running = true;
-    await this.listen();
+    // While the shared LISTEN connection is down the worker still polls, and a cancelled job's
+    // handler is aborted by the next heartbeat instead of at once.
+    await this.listener.subscribe(JOBS_CHANNEL, () => this.wake?.());
+    await this.listener.subscribe(JOB_CANCEL_CHANNEL, (id) =>
+      this.inFlight.get(id)?.controller.abort(new AbortReason('cancelled', 'job cancelled')),
+    );
     const { leaseMs, sweepIntervalMs } = this.config.worker;
     this.timers.push(setInterval(() => void this.heartbeat(), Math.max(250, Math.floor(leaseMs / 3))));
     this.timers.push(setInterval(() => void this.sweep(), sweepIntervalMs));
@@ -87,7 +92,6 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
       this.logger.warn({ released }, 'released in-flight jobs to the queue after the shutdown grace period');
       await all;
     }
-    await this.listener?.end().catch(() => undefined);
     this.logger.log('job worker stopped');
   }
 
@@ -224,33 +228,6 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
       }
     } catch (error) {
       this.logger.warn({ err: error }, 'sweep failed');
-    }
-  }
-
-  private async listen(): Promise<void> {
-    const client = new pg.Client({
-      connectionString: this.config.database.url,
-      application_name: 'conveyor-worker-listen',
-    });
-    client.on('notification', (message) => {
-      if (message.channel === JOB_CANCEL_CHANNEL && message.payload) {
-        this.inFlight.get(message.payload)?.controller.abort(new AbortReason('cancelled', 'job cancelled'));
-      } else {
-        this.wake?.();
-      }
-    });
-    client.on('error', (error) => {
-      // Polling carries on; cancellation then reaches the handler at the next heartbeat.
-      this.logger.warn({ err: error }, 'worker LISTEN connection lost; polling only');
-    });
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${JOBS_CHANNEL}`);
-      await client.query(`LISTEN ${JOB_CANCEL_CHANNEL}`);
-      this.listener = client;
-    } catch (error) {
-      this.logger.warn({ err: error }, 'could not LISTEN; the worker will poll');
-      await client.end().catch(() => undefined);
     }
   }
 }
