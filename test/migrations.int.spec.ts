@@ -29,6 +29,16 @@ const INDEX_NAMES = [
   'idx_pipeline_jobs_created_at',
 ];
 
+const ALL_MIGRATIONS = [
+  'InitialSchema1764300000000',
+  'PerformanceIndexes1764300000001',
+  'RetentionOnlyCreatedAtIndex1764300000002',
+];
+
+function createdAtIndex(found: Array<{ name: string; definition: string }>): string | undefined {
+  return found.find((i) => i.name === 'idx_jobs_created_at')?.definition;
+}
+
 describe('migrations', () => {
   let db: TestDatabase;
 
@@ -58,13 +68,22 @@ describe('migrations', () => {
   });
 
   it('up creates every table and the eight valid indexes', async () => {
-    expect(await runMigrations(db.url)).toEqual(['InitialSchema1764300000000', 'PerformanceIndexes1764300000001']);
+    expect(await runMigrations(db.url)).toEqual(ALL_MIGRATIONS);
     expect(await tables()).toEqual([...TABLES].sort());
     const found = await indexes();
     expect(found.map((i) => i.name).sort()).toEqual([...INDEX_NAMES].sort());
     expect(found.every((i) => i.valid)).toBe(true);
     expect(found.find((i) => i.name === 'idx_results_job_id')?.definition).toContain('UNIQUE');
+    expect(createdAtIndex(found)).toContain('WHERE');
     expect(await runMigrations(db.url)).toEqual([]);
+  });
+
+  it('down of the retention migration gives idx_jobs_created_at back its full form', async () => {
+    expect(await revertLastMigration(db.url)).toBe('RetentionOnlyCreatedAtIndex1764300000002');
+    const found = await indexes();
+    expect(found).toHaveLength(8);
+    expect(found.every((i) => i.valid)).toBe(true);
+    expect(createdAtIndex(found)).toMatch(/\(created_at\)$/);
   });
 
   it('down of the index migration drops exactly the eight indexes, CONCURRENTLY outside a transaction', async () => {
@@ -87,6 +106,7 @@ describe('migrations', () => {
 
   it('a failed CONCURRENTLY build (invalid index) is rebuilt by the next run', async () => {
     await revertLastMigration(db.url);
+    await revertLastMigration(db.url);
     // Simulate a build that died half-way: an INVALID index of the same name left behind.
     await db.pool.query(`CREATE INDEX idx_jobs_status ON jobs (status)`);
     await db.pool.query(`UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'idx_jobs_status'::regclass`);
@@ -97,11 +117,11 @@ describe('migrations', () => {
   });
 
   it('concurrent runs from several instances apply each migration once', async () => {
-    await revertLastMigration(db.url);
-    await revertLastMigration(db.url);
+    for (let i = 0; i < ALL_MIGRATIONS.length; i += 1) await revertLastMigration(db.url);
+    expect(await tables()).toEqual([]);
     const results = await Promise.all([runMigrations(db.url), runMigrations(db.url), runMigrations(db.url)]);
-    expect(results.flat().sort()).toEqual(['InitialSchema1764300000000', 'PerformanceIndexes1764300000001']);
+    expect(results.flat().sort()).toEqual([...ALL_MIGRATIONS].sort());
     const { rows } = await db.pool.query('SELECT name FROM migrations');
-    expect(rows).toHaveLength(2);
+    expect(rows).toHaveLength(ALL_MIGRATIONS.length);
   });
 });

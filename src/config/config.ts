@@ -44,6 +44,8 @@ export class AppConfig {
     sweepIntervalMs: number;
     shutdownGraceMs: number;
   };
+  /** Days to keep finished standalone jobs and results; 0 keeps them forever. Purged by the worker's sweeper. */
+  readonly retention: { jobDays: number; resultDays: number };
   readonly jobTypes: { file: string | undefined; httpAllowedCidrs: string[]; httpAllowHttp: boolean };
 
   constructor(env: EnvSchema) {
@@ -72,6 +74,7 @@ export class AppConfig {
       sweepIntervalMs: env.WORKER_SWEEP_INTERVAL_MS,
       shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_MS,
     };
+    this.retention = { jobDays: env.JOB_RETENTION_DAYS, resultDays: env.RESULT_RETENTION_DAYS };
     this.jobTypes = {
       file: env.JOB_TYPES_FILE,
       httpAllowedCidrs: env.HTTP_JOB_ALLOWED_CIDRS.split(',')

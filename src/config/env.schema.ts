@@ -110,6 +110,16 @@ export class EnvSchema {
   @Min(0)
   WORKER_SHUTDOWN_GRACE_MS = 10_000;
 
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  JOB_RETENTION_DAYS = 0;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  RESULT_RETENTION_DAYS = 0;
+
   @IsOptional()
   @IsString()
   JOB_TYPES_FILE?: string = undefined;

@@ -52,6 +52,12 @@ export const ERROR_CATALOG = {
     meaning: 'The job has no result yet.',
     action: 'Wait for `job.completed` (webhook) or poll the job, then fetch the result.',
   },
+  RESULT_EXPIRED: {
+    status: 410,
+    title: 'Result expired',
+    meaning: 'The job completed, but its result is older than the retention period and was deleted.',
+    action: 'Fetch results within RESULT_RETENTION_DAYS of completion, or run the job again.',
+  },
   PAYLOAD_TOO_LARGE: {
     status: 413,
     title: 'Payload too large',

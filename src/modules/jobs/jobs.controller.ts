@@ -77,9 +77,12 @@ export class JobsController {
   }
 
   @Get('jobs/:id/result')
-  @ApiOperation({ operationId: 'getJobResult', summary: 'Get a completed job’s result (409 JOB_NOT_FINISHED before)' })
+  @ApiOperation({
+    operationId: 'getJobResult',
+    summary: 'Get a completed job’s result (409 JOB_NOT_FINISHED before; 410 RESULT_EXPIRED after retention)',
+  })
   @ApiOkResponse({ type: JobResultDto })
-  @ApiProblems(400, 404, 'JOB_NOT_FINISHED')
+  @ApiProblems(400, 404, 'JOB_NOT_FINISHED', 'RESULT_EXPIRED')
   getJobResult(@CurrentUser() me: Principal, @Param('id', UuidParam) id: string): Promise<JobResultDto> {
     return this.jobs.result(me.userId, id);
   }

@@ -84,8 +84,12 @@ export class JobsService {
 
   async result(userId: string, id: string): Promise<JobResultDto> {
     const job = await this.find(userId, id);
-    const result = job.status === 'completed' ? await this.jobs.findResult(userId, id) : undefined;
-    if (!result) throw new DomainError('JOB_NOT_FINISHED', `Job ${id} is ${job.status}; it has no result`);
+    if (job.status !== 'completed') {
+      throw new DomainError('JOB_NOT_FINISHED', `Job ${id} is ${job.status}; it has no result`);
+    }
+    const result = await this.jobs.findResult(userId, id);
+    // A completed job always gets its result in the same transaction; only retention removes it.
+    if (!result) throw new DomainError('RESULT_EXPIRED', `The result of job ${id} was deleted by the retention policy`);
     return { jobId: id, output: result.output, createdAt: result.created_at.toISOString() };
   }
 

@@ -14,6 +14,9 @@ interface InFlight {
   done: Promise<void>;
 }
 
+const PURGE_BATCH = 1000;
+const PURGE_BATCHES_PER_SWEEP = 10;
+
 /** Thrown into a handler's signal: why the attempt was aborted decides what happens to the job. */
 class AbortReason extends Error {
   constructor(
@@ -49,6 +52,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
+  private sweeping = false;
 
   constructor(
     private readonly config: AppConfig,
@@ -220,14 +224,41 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
   }
 
   private async sweep(): Promise<void> {
+    if (this.sweeping) return; // a long purge must not overlap the next tick
+    this.sweeping = true;
     try {
       const swept = await this.repo.sweepExpired();
       if (swept.length) {
         this.logger.warn({ jobs: swept }, 're-queued jobs whose lease expired');
         this.wake?.();
       }
+      await this.purgeExpired();
     } catch (error) {
       this.logger.warn({ err: error }, 'sweep failed');
+    } finally {
+      this.sweeping = false;
     }
+  }
+
+  /**
+   * Retention (JOB_RETENTION_DAYS, RESULT_RETENTION_DAYS; 0 keeps forever): deletes in batches of
+   * PURGE_BATCH rows, at most PURGE_BATCHES_PER_SWEEP per tick, so a large backlog drains over
+   * several ticks instead of holding locks and I/O in one long statement.
+   */
+  private async purgeExpired(): Promise<void> {
+    const { jobDays, resultDays } = this.config.retention;
+    const daysAgo = (days: number): Date => new Date(Date.now() - days * 86_400_000);
+    const purge = async (what: string, days: number, fn: (cutoff: Date, limit: number) => Promise<number>) => {
+      if (days <= 0) return;
+      let total = 0;
+      for (let i = 0; i < PURGE_BATCHES_PER_SWEEP; i += 1) {
+        const n = await fn(daysAgo(days), PURGE_BATCH);
+        total += n;
+        if (n < PURGE_BATCH) break;
+      }
+      if (total) this.logger.log({ deleted: total, retentionDays: days }, `purged expired ${what}`);
+    };
+    await purge('results', resultDays, (cutoff, limit) => this.repo.purgeResults(cutoff, limit));
+    await purge('jobs', jobDays, (cutoff, limit) => this.repo.purgeJobs(cutoff, limit));
   }
 }

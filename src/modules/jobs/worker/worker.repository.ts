@@ -21,6 +21,11 @@ export interface JobFailure {
 /**
  * The queue's SQL. Every state change by a worker is guarded by `status = 'running' AND
  * locked_by = <this worker>`, so a worker that lost its lease (swept, cancelled) changes nothing.
+ *
+ * Statements that pick rows with a locking subquery write `id = ANY(ARRAY(subquery))`, not a join
+ * or `IN (subquery)`: the planner then fetches the picked rows by primary key. With a join, the
+ * generic plan of the prepared claim hash-joined against a sequential scan of the whole table
+ * (found by test/indexes.int.spec.ts at 120k rows).
  */
 @Injectable()
 export class WorkerRepository {
@@ -35,18 +40,17 @@ export class WorkerRepository {
     return preparedQuery<ClaimedJob>(
       this.db,
       'worker_claim',
-      `WITH next AS (
-         SELECT id FROM jobs
-          WHERE status = 'queued' AND run_at <= now()
-          ORDER BY priority DESC, run_at
-          LIMIT $2
-          FOR UPDATE SKIP LOCKED)
-       UPDATE jobs j
-          SET status = 'running', attempts = j.attempts + 1, locked_by = $1,
+      `UPDATE jobs
+          SET status = 'running', attempts = attempts + 1, locked_by = $1,
               lease_expires_at = now() + make_interval(secs => $3::double precision / 1000),
               started_at = now(), updated_at = now()
-         FROM next WHERE j.id = next.id
-       RETURNING j.id, j.user_id, j.type, j.input, j.attempts, j.max_attempts`,
+        WHERE id = ANY(ARRAY(
+                SELECT id FROM jobs
+                 WHERE status = 'queued' AND run_at <= now()
+                 ORDER BY priority DESC, run_at
+                 LIMIT $2
+                 FOR UPDATE SKIP LOCKED))
+       RETURNING id, user_id, type, input, attempts, max_attempts`,
       [workerId, limit, leaseMs],
     );
   }
@@ -134,19 +138,49 @@ export class WorkerRepository {
    */
   async sweepExpired(): Promise<Array<{ id: string; status: string }>> {
     return this.db.query(
-      `WITH expired AS (
-         SELECT id FROM jobs
-          WHERE status = 'running' AND lease_expires_at < now()
-          FOR UPDATE SKIP LOCKED)
-       UPDATE jobs j
-          SET status = CASE WHEN j.attempts < j.max_attempts THEN 'queued' ELSE 'failed' END,
-              finished_at = CASE WHEN j.attempts < j.max_attempts THEN NULL ELSE now() END,
+      `UPDATE jobs
+          SET status = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'failed' END,
+              finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE now() END,
               error = jsonb_build_object('code', 'LEASE_EXPIRED',
                         'message', 'The worker running this job stopped renewing its lease (crashed or hung)'),
               run_at = now(), locked_by = NULL, lease_expires_at = NULL, updated_at = now()
-         FROM expired
-        WHERE j.id = expired.id AND j.status = 'running' AND j.lease_expires_at < now()
-       RETURNING j.id, j.status`,
+        WHERE id = ANY(ARRAY(
+                SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < now()
+                   FOR UPDATE SKIP LOCKED))
+          AND status = 'running' AND lease_expires_at < now()
+       RETURNING id, status`,
     );
+  }
+
+  /**
+   * Deletes up to `limit` finished standalone jobs created before `cutoff` (their results go by
+   * cascade; usage records keep their credits with job_id set to NULL). Jobs of a batch or a
+   * pipeline run are left alone: they go with their batch or run, never one by one. Served by
+   * idx_jobs_created_at; returns how many were deleted.
+   */
+  async purgeJobs(cutoff: Date, limit: number): Promise<number> {
+    const rows: unknown[] = await this.db.query(
+      `DELETE FROM jobs WHERE id = ANY(ARRAY(
+         SELECT id FROM jobs
+          WHERE created_at < $1 AND status IN ('completed', 'failed', 'cancelled')
+            AND batch_id IS NULL AND pipeline_run_id IS NULL
+          ORDER BY created_at
+          LIMIT $2
+          FOR UPDATE SKIP LOCKED))
+       RETURNING id`,
+      [cutoff, limit],
+    );
+    return rows.length;
+  }
+
+  /** Deletes up to `limit` results created before `cutoff`, oldest first; served by idx_results_created_at. */
+  async purgeResults(cutoff: Date, limit: number): Promise<number> {
+    const rows: unknown[] = await this.db.query(
+      `DELETE FROM results WHERE id = ANY(ARRAY(
+         SELECT id FROM results WHERE created_at < $1 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED))
+       RETURNING id`,
+      [cutoff, limit],
+    );
+    return rows.length;
   }
 }
