@@ -49,7 +49,10 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
   readonly workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly inFlight = new Map<string, InFlight>();
   private running = false;
-  private wake: (() => void) | undefined;
+  /** Ends the current sleep; set only while the loop sleeps. */
+  private sleeper: (() => void) | undefined;
+  /** A wake-up that came while the loop was busy claiming: the next sleep is skipped. */
+  private wakePending = false;
   private loop: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
   private sweeping = false;
@@ -66,7 +69,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
     this.running = true;
     // While the shared LISTEN connection is down the worker still polls, and a cancelled job's
     // handler is aborted by the next heartbeat instead of at once.
-    await this.listener.subscribe(JOBS_CHANNEL, () => this.wake?.());
+    await this.listener.subscribe(JOBS_CHANNEL, () => this.wake());
     await this.listener.subscribe(JOB_CANCEL_CHANNEL, (id) =>
       this.inFlight.get(id)?.controller.abort(new AbortReason('cancelled', 'job cancelled')),
     );
@@ -80,7 +83,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
   async beforeApplicationShutdown(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    this.wake?.();
+    this.wake();
     await this.loop;
     for (const timer of this.timers) clearInterval(timer);
     const grace = this.config.worker.shutdownGraceMs;
@@ -102,6 +105,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
   private async run(): Promise<void> {
     const { concurrency, pollIntervalMs, leaseMs } = this.config.worker;
     while (this.running) {
+      this.wakePending = false;
       const free = concurrency - this.inFlight.size;
       let claimed: ClaimedJob[] = [];
       if (free > 0) {
@@ -114,16 +118,22 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
       }
       // A full batch means more may be waiting: claim again at once. Otherwise sleep until
       // a NOTIFY, a finished job frees a slot, or the poll interval passes.
-      if (claimed.length === free && free > 0) continue;
+      if ((claimed.length === free && free > 0) || this.wakePending) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, pollIntervalMs);
-        this.wake = () => {
+        this.sleeper = () => {
           clearTimeout(timer);
           resolve();
         };
       });
-      this.wake = undefined;
+      this.sleeper = undefined;
     }
+  }
+
+  /** Wakes the claim loop now, or right after the claim in progress (a NOTIFY then is not lost). */
+  private wake(): void {
+    if (this.sleeper) this.sleeper();
+    else this.wakePending = true;
   }
 
   private start(job: ClaimedJob): void {
@@ -131,7 +141,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
     const entry: InFlight = { job, controller, done: Promise.resolve() };
     entry.done = this.execute(job, controller).finally(() => {
       this.inFlight.delete(job.id);
-      this.wake?.();
+      this.wake();
     });
     this.inFlight.set(job.id, entry);
   }
@@ -230,7 +240,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
       const swept = await this.repo.sweepExpired();
       if (swept.length) {
         this.logger.warn({ jobs: swept }, 're-queued jobs whose lease expired');
-        this.wake?.();
+        this.wake();
       }
       await this.purgeExpired();
     } catch (error) {
