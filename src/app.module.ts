@@ -9,6 +9,7 @@ import { AdminModule } from './modules/admin/admin.module.js';
 import { AuthModule } from './modules/auth/auth.module.js';
 import { HealthModule } from './modules/health/health.module.js';
 import { JobsModule } from './modules/jobs/jobs.module.js';
+import { WebhooksModule } from './modules/webhooks/webhooks.module.js';
 
 /** Wires the feature modules. The config arrives already validated and with its database URL resolved. */
 @Module({})
@@ -23,6 +24,7 @@ export class AppModule {
         AdminModule,
         HealthModule,
         JobsModule,
+        WebhooksModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PgListener } from '../src/database/pg-listener.js';
 import { createUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
 
 const FAST_WORKER = { WORKER_POLL_INTERVAL_MS: '50', WORKER_LEASE_MS: '2000', WORKER_SWEEP_INTERVAL_MS: '200' };
@@ -176,20 +177,10 @@ describe('worker wake-ups after the LISTEN connection is lost', () => {
         `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
           WHERE application_name = 'conveyor-listen' AND datname = current_database()`,
       );
-      await expect
-        .poll(
-          async () =>
-            (
-              await t.db.pool.query(
-                // Reconnected and done re-LISTENing: the last channel's LISTEN has run.
-                `SELECT count(*)::int AS n FROM pg_stat_activity
-                  WHERE application_name = 'conveyor-listen' AND datname = current_database()
-                    AND state = 'idle' AND query = 'LISTEN conveyor_job_cancel'`,
-              )
-            ).rows[0].n,
-          { timeout: 5000 },
-        )
-        .toBe(1);
+      // Noticed the loss, then reconnected and re-LISTENed every channel (`connected` turns true only then).
+      const listener = t.app.get(PgListener);
+      await expect.poll(() => listener.connected, { timeout: 5000, interval: 10 }).toBe(false);
+      await expect.poll(() => listener.connected, { timeout: 5000 }).toBe(true);
       const created = await t.request({
         method: 'POST',
         url: '/api/v1/jobs',

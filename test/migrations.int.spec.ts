@@ -33,6 +33,7 @@ const ALL_MIGRATIONS = [
   'InitialSchema1764300000000',
   'PerformanceIndexes1764300000001',
   'RetentionOnlyCreatedAtIndex1764300000002',
+  'WebhookOutbox1764300000003',
 ];
 
 function createdAtIndex(found: Array<{ name: string; definition: string }>): string | undefined {
@@ -78,6 +79,16 @@ describe('migrations', () => {
     expect(await runMigrations(db.url)).toEqual([]);
   });
 
+  it('down of the webhook outbox migration drops its column and trigger', async () => {
+    expect(await revertLastMigration(db.url)).toBe('WebhookOutbox1764300000003');
+    const column = await db.pool.query(
+      `SELECT 1 FROM information_schema.columns WHERE table_name = 'webhook_deliveries' AND column_name = 'retry_base'`,
+    );
+    expect(column.rowCount).toBe(0);
+    const trigger = await db.pool.query(`SELECT 1 FROM pg_trigger WHERE tgname = 'webhook_deliveries_notify'`);
+    expect(trigger.rowCount).toBe(0);
+  });
+
   it('down of the retention migration gives idx_jobs_created_at back its full form', async () => {
     expect(await revertLastMigration(db.url)).toBe('RetentionOnlyCreatedAtIndex1764300000002');
     const found = await indexes();
@@ -105,6 +116,7 @@ describe('migrations', () => {
   });
 
   it('a failed CONCURRENTLY build (invalid index) is rebuilt by the next run', async () => {
+    await revertLastMigration(db.url);
     await revertLastMigration(db.url);
     await revertLastMigration(db.url);
     // Simulate a build that died half-way: an INVALID index of the same name left behind.

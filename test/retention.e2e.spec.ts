@@ -61,6 +61,13 @@ describe('retention purge by the worker’s sweeper', () => {
     const oldBatchJob = await oldJob(40, 'completed', { batchId: batch[0].id });
     const recentJobOldResult = await oldJob(10, 'completed', { resultDays: 10 });
     const recentJob = await oldJob(1, 'completed');
+    // A backlog larger than one purge batch (1,000): drained in batches within one sweep.
+    await t.db.pool.query(
+      `INSERT INTO jobs (user_id, type, status, input, created_at, finished_at)
+       SELECT $1, 'echo', 'completed', '{}', now() - interval '50 days', now() - interval '50 days'
+         FROM generate_series(1, 2500)`,
+      [alice.id],
+    );
 
     await t.app.close(); // the API-only instance; the database stays for the next one
     t = await startTestApp(
@@ -71,6 +78,8 @@ describe('retention purge by the worker’s sweeper', () => {
     await expect.poll(() => exists('jobs', 'id', expiredJob), { timeout: 10_000, interval: 100 }).toBe(false);
     await expect.poll(() => exists('results', 'job_id', recentJobOldResult), { timeout: 10_000 }).toBe(false);
     expect(await exists('jobs', 'id', expiredFailed)).toBe(false);
+    const purgeLogs = t.logs.filter((l) => l.msg === 'purged expired jobs');
+    expect(purgeLogs[0]).toMatchObject({ deleted: 2502, retentionDays: 30 });
     expect(await exists('results', 'job_id', expiredJob)).toBe(false);
 
     expect(await exists('jobs', 'id', oldButQueued)).toBe(true);

@@ -13,6 +13,25 @@ export const APP_VERSION: string = (() => {
   return (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string }).version;
 })();
 
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/**
+ * "1500ms", "30s", "5m", "2h", "5d" → milliseconds. Hand-written rather than the `ms` package: the
+ * schema accepts exactly this form (an integer and a unit), and this is all it takes to read it.
+ */
+export function parseDuration(text: string): number {
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
+  if (!match) throw new Error(`not a duration: ${text}`);
+  return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
+}
+
+function splitList(text: string): string[] {
+  return text
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
 /** Thrown at boot when the environment is invalid; its message names every bad variable. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -47,6 +66,20 @@ export class AppConfig {
   /** Days to keep finished standalone jobs and results; 0 keeps them forever. Purged by the worker's sweeper. */
   readonly retention: { jobDays: number; resultDays: number };
   readonly jobTypes: { file: string | undefined; httpAllowedCidrs: string[]; httpAllowHttp: boolean };
+  /** Key for secrets stored encrypted (webhook signing secrets): base64 of 32 bytes, or a key file outside production. */
+  readonly secrets: { key: string | undefined; keyFile: string };
+  readonly webhooks: {
+    allowedCidrs: string[];
+    allowHttp: boolean;
+    timeoutMs: number;
+    /** Waits after the 1st, 2nd, … failed attempt; used up → `failed`. */
+    retryScheduleMs: number[];
+    retryAfterMaxMs: number;
+    disableAfterMs: number;
+    concurrency: number;
+    maxInFlightPerEndpoint: number;
+    pollIntervalMs: number;
+  };
 
   constructor(env: EnvSchema) {
     this.nodeEnv = env.NODE_ENV;
@@ -77,10 +110,20 @@ export class AppConfig {
     this.retention = { jobDays: env.JOB_RETENTION_DAYS, resultDays: env.RESULT_RETENTION_DAYS };
     this.jobTypes = {
       file: env.JOB_TYPES_FILE,
-      httpAllowedCidrs: env.HTTP_JOB_ALLOWED_CIDRS.split(',')
-        .map((c) => c.trim())
-        .filter(Boolean),
+      httpAllowedCidrs: splitList(env.HTTP_JOB_ALLOWED_CIDRS),
       httpAllowHttp: env.HTTP_JOB_ALLOW_HTTP,
+    };
+    this.secrets = { key: env.SECRETS_ENCRYPTION_KEY, keyFile: env.SECRETS_KEY_FILE };
+    this.webhooks = {
+      allowedCidrs: splitList(env.WEBHOOK_ALLOWED_CIDRS),
+      allowHttp: env.WEBHOOK_ALLOW_HTTP,
+      timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+      retryScheduleMs: splitList(env.WEBHOOK_RETRY_SCHEDULE).map(parseDuration),
+      retryAfterMaxMs: parseDuration(env.WEBHOOK_RETRY_AFTER_MAX),
+      disableAfterMs: parseDuration(env.WEBHOOK_DISABLE_AFTER),
+      concurrency: env.WEBHOOK_CONCURRENCY,
+      maxInFlightPerEndpoint: env.WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT,
+      pollIntervalMs: env.WEBHOOK_POLL_INTERVAL_MS,
     };
   }
 
@@ -110,6 +153,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   );
   const env = plainToInstance(EnvSchema, picked, { exposeDefaultValues: true });
   const errors = validateSync(env, { forbidUnknownValues: true });
-  if (errors.length > 0) throw new ConfigError(flatten(errors));
+  const problems = flatten(errors);
+  if (env.NODE_ENV === 'production' && !env.SECRETS_ENCRYPTION_KEY) {
+    // A key file per pod would give every replica a different key: one could not read another's secrets.
+    problems.push('SECRETS_ENCRYPTION_KEY is required in production (openssl rand -base64 32)');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
   return new AppConfig(env);
 }

@@ -10,6 +10,9 @@ function toBoolean({ value }: { value: unknown }): unknown {
   return value;
 }
 
+const DURATION = /^\d+(ms|s|m|h|d)$/;
+const DURATION_LIST = /^\d+(ms|s|m|h|d)(,\d+(ms|s|m|h|d))*$/;
+
 const PG_URL = { protocols: ['postgres', 'postgresql'], require_tld: false, require_protocol: true };
 const REDIS_URL = { protocols: ['redis', 'rediss'], require_tld: false, require_protocol: true };
 
@@ -138,6 +141,59 @@ export class EnvSchema {
   @IsInt()
   @Min(1000)
   SHUTDOWN_TIMEOUT_MS = 30_000;
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9+/]{43}=$/, {
+    message: 'SECRETS_ENCRYPTION_KEY must be 32 bytes, base64 (openssl rand -base64 32)',
+  })
+  SECRETS_ENCRYPTION_KEY?: string = undefined;
+
+  @IsString()
+  @MinLength(1)
+  SECRETS_KEY_FILE = './.data/secrets.key';
+
+  @IsString()
+  @Matches(/^$|^[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*$/, {
+    message: 'WEBHOOK_ALLOWED_CIDRS must be a comma-separated list of CIDRs',
+  })
+  WEBHOOK_ALLOWED_CIDRS = '';
+
+  @Transform(toBoolean)
+  @IsIn([true, false], { message: 'WEBHOOK_ALLOW_HTTP must be true or false' })
+  WEBHOOK_ALLOW_HTTP = false;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  @Max(60_000)
+  WEBHOOK_TIMEOUT_MS = 10_000;
+
+  @Matches(DURATION_LIST, {
+    message: 'WEBHOOK_RETRY_SCHEDULE must be a comma-separated list of durations like 1s,5m,2h',
+  })
+  WEBHOOK_RETRY_SCHEDULE = '1s,2s,5s,10s,30s,5m,30m,2h,5h,10h';
+
+  @Matches(DURATION, { message: 'WEBHOOK_RETRY_AFTER_MAX must be a duration like 1h' })
+  WEBHOOK_RETRY_AFTER_MAX = '1h';
+
+  @Matches(DURATION, { message: 'WEBHOOK_DISABLE_AFTER must be a duration like 5d' })
+  WEBHOOK_DISABLE_AFTER = '5d';
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  WEBHOOK_CONCURRENCY = 50;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT = 10;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(10)
+  WEBHOOK_POLL_INTERVAL_MS = 1000;
 }
 
 export type EnvKey = keyof EnvSchema;

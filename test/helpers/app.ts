@@ -6,6 +6,7 @@ import { createLogger } from '../../src/common/logging/logger.js';
 import { loadConfig } from '../../src/config/config.js';
 import { generateApiKey } from '../../src/modules/auth/api-key.util.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
+import { TEST_SECRETS_KEY } from './process.js';
 
 export interface TestApp {
   app: NestFastifyApplication;
@@ -44,7 +45,12 @@ export async function startTestApp(env: Record<string, string> = {}, shared?: Te
       done();
     },
   });
-  const config = loadConfig({ LOG_LEVEL: 'info', ...env, DATABASE_URL: db.url });
+  const config = loadConfig({
+    LOG_LEVEL: 'info',
+    SECRETS_ENCRYPTION_KEY: TEST_SECRETS_KEY,
+    ...env,
+    DATABASE_URL: db.url,
+  });
   const lifecycle = new LifecycleState();
   // A non-empty users table, so the bootstrap admin (and its stdout banner) is not created.
   if (!shared) await db.pool.query(`INSERT INTO users (name, email, role) VALUES ('seed', 'seed@test.local', 'user')`);

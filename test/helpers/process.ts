@@ -4,6 +4,9 @@ import path from 'node:path';
 // `npm test` builds first, so this is the code under test, compiled as `npm start` runs it.
 export const MAIN = path.resolve('dist/src/main.js');
 
+/** The secrets key of every test instance (base64 of 32 bytes), so they can read each other's secrets. */
+export const TEST_SECRETS_KEY = Buffer.alloc(32, 7).toString('base64');
+
 export interface ServiceProcess {
   child: ChildProcessWithoutNullStreams;
   pid: number;
@@ -14,7 +17,7 @@ export interface ServiceProcess {
 /** Runs the built service as a child process with only `env` (plus PATH) set. */
 export function startService(env: Record<string, string>): ServiceProcess {
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', SECRETS_ENCRYPTION_KEY: TEST_SECRETS_KEY, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let output = '';

@@ -1,35 +1,49 @@
 import type { LoggerService } from '@nestjs/common';
 import type { Logger } from 'pino';
 
-/** Routes Nest's own log calls (and `new Logger(Context)` in modules) into the pino logger. */
+type Level = 'info' | 'error' | 'warn' | 'debug' | 'trace' | 'fatal';
+
+/**
+ * Nest's LoggerService over pino. A `new Logger('Ctx')` call reaches here as
+ * `(message, ...yourParams, 'Ctx')`, so the context is the last parameter. Our code logs
+ * `logger.warn({ fields }, 'text')`: the object's fields go into the JSON line, `text` becomes
+ * its `msg`. Nest's own `error(message, stack, context)` is recognised by the stack's newlines.
+ */
 export class PinoNestLogger implements LoggerService {
   constructor(private readonly pino: Logger) {}
 
-  log(message: unknown, context?: string): void {
-    this.write('info', message, context);
+  log(message: unknown, ...params: unknown[]): void {
+    this.write('info', message, params);
   }
-  error(message: unknown, stackOrContext?: string, context?: string): void {
-    // Nest calls error(message, stack, context) or error(message, context).
-    const ctx = context ?? (stackOrContext && !stackOrContext.includes('\n') ? stackOrContext : undefined);
-    const stack = stackOrContext?.includes('\n') ? stackOrContext : undefined;
-    if (message instanceof Error) this.pino.error({ context: ctx, err: message }, message.message);
-    else this.pino.error({ context: ctx, stack }, String(message));
+  error(message: unknown, ...params: unknown[]): void {
+    this.write('error', message, params);
   }
-  warn(message: unknown, context?: string): void {
-    this.write('warn', message, context);
+  warn(message: unknown, ...params: unknown[]): void {
+    this.write('warn', message, params);
   }
-  debug(message: unknown, context?: string): void {
-    this.write('debug', message, context);
+  debug(message: unknown, ...params: unknown[]): void {
+    this.write('debug', message, params);
   }
-  verbose(message: unknown, context?: string): void {
-    this.write('trace', message, context);
+  verbose(message: unknown, ...params: unknown[]): void {
+    this.write('trace', message, params);
   }
-  fatal(message: unknown, context?: string): void {
-    this.write('fatal', message, context);
+  fatal(message: unknown, ...params: unknown[]): void {
+    this.write('fatal', message, params);
   }
 
-  private write(level: 'info' | 'warn' | 'debug' | 'trace' | 'fatal', message: unknown, context?: string): void {
-    if (typeof message === 'object' && message !== null) this.pino[level]({ context, ...message });
-    else this.pino[level]({ context }, String(message));
+  private write(level: Level, message: unknown, params: unknown[]): void {
+    const last = params.at(-1);
+    const context = typeof last === 'string' ? last : undefined;
+    const rest = context === undefined ? params : params.slice(0, -1);
+    const strings = rest.filter((p): p is string => typeof p === 'string');
+    const text = strings.find((s) => !s.includes('\n'));
+    const stack = strings.find((s) => s.includes('\n'));
+    if (message instanceof Error) {
+      this.pino[level]({ context, err: message }, text ?? message.message);
+    } else if (typeof message === 'object' && message !== null) {
+      this.pino[level]({ context, ...(stack ? { stack } : {}), ...message }, text);
+    } else {
+      this.pino[level]({ context, ...(stack ? { stack } : {}) }, String(message));
+    }
   }
 }

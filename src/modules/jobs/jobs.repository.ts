@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { Keyset } from '../../common/pagination/pagination.js';
+import { eventType, jobEventData, outboxCtes } from '../webhooks/outbox.js';
 
 export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 export const JOB_STATUSES: JobStatus[] = ['queued', 'running', 'completed', 'failed', 'cancelled'];
@@ -65,16 +66,19 @@ export class JobsRepository {
   constructor(@InjectDataSource() private readonly db: DataSource) {}
 
   /**
-   * Inserts a job, its usage record and the wake-up NOTIFY in one transaction. With an idempotency
+   * Inserts a job, its job.created event (outbox), its usage record and the wake-up NOTIFY in one transaction. With an idempotency
    * key that was already used by this user, inserts nothing and returns undefined.
    */
   insert(job: NewJob): Promise<JobRow | undefined> {
     return this.db.transaction(async (tx) => {
       const rows: JobRow[] = await tx.query(
-        `INSERT INTO jobs (user_id, type, input, priority, run_at, max_attempts, metadata, cost, idempotency_key, request_hash)
-       VALUES ($1, $2, $3, $4, coalesce($5, now()), $6, $7, $8, $9, $10)
-       ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-       RETURNING ${JOB_COLUMNS}`,
+        `WITH inserted AS (
+           INSERT INTO jobs (user_id, type, input, priority, run_at, max_attempts, metadata, cost, idempotency_key, request_hash)
+           VALUES ($1, $2, $3, $4, coalesce($5, now()), $6, $7, $8, $9, $10)
+           ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+           RETURNING *),
+         ${outboxCtes('inserted', eventType('job.created'), jobEventData('s'))}
+         SELECT ${JOB_COLUMNS} FROM inserted`,
         [
           job.userId,
           job.type,
@@ -151,14 +155,15 @@ export class JobsRepository {
     return rows[0];
   }
 
-  /** queued|running → cancelled. The NOTIFY (on commit) tells the worker running it to abort. */
+  /** queued|running → cancelled, with its job.cancelled event. The NOTIFY (on commit) tells the worker running it to abort. */
   async cancel(userId: string, id: string): Promise<JobRow | undefined> {
     const rows: JobRow[] = await this.db.query(
       `WITH cancelled AS (
          UPDATE jobs SET status = 'cancelled', finished_at = now(), updated_at = now(),
                 locked_by = NULL, lease_expires_at = NULL
           WHERE id = $1 AND user_id = $2 AND status IN ('queued', 'running')
-          RETURNING *)
+          RETURNING *),
+       ${outboxCtes('cancelled', eventType('job.cancelled'), jobEventData('s'))}
        SELECT ${JOB_COLUMNS}, pg_notify('${JOB_CANCEL_CHANNEL}', id::text) FROM cancelled`,
       [id, userId],
     );

@@ -2,7 +2,11 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { preparedQuery } from '../../../database/prepared.js';
+import { eventType, jobEventData, outboxCtes } from '../../webhooks/outbox.js';
 import { JOBS_CHANNEL } from '../jobs.repository.js';
+
+/** A job that ends `failed` emits job.failed; one going back to `queued` for a retry emits nothing. */
+const FAILED_EVENT = `CASE WHEN s.status = 'failed' THEN ${eventType('job.failed')} END`;
 
 export interface ClaimedJob {
   id: string;
@@ -21,6 +25,8 @@ export interface JobFailure {
 /**
  * The queue's SQL. Every state change by a worker is guarded by `status = 'running' AND
  * locked_by = <this worker>`, so a worker that lost its lease (swept, cancelled) changes nothing.
+ * TypeORM returns `[rows, count]` for a bare UPDATE or DELETE: statements whose rows we read run
+ * the UPDATE/DELETE … RETURNING in a CTE and SELECT from it.
  *
  * Statements that pick rows with a locking subquery write `id = ANY(ARRAY(subquery))`, not a join
  * or `IN (subquery)`: the planner then fetches the picked rows by primary key. With a join, the
@@ -40,17 +46,20 @@ export class WorkerRepository {
     return preparedQuery<ClaimedJob>(
       this.db,
       'worker_claim',
-      `UPDATE jobs
-          SET status = 'running', attempts = attempts + 1, locked_by = $1,
-              lease_expires_at = now() + make_interval(secs => $3::double precision / 1000),
-              started_at = now(), updated_at = now()
-        WHERE id = ANY(ARRAY(
-                SELECT id FROM jobs
-                 WHERE status = 'queued' AND run_at <= now()
-                 ORDER BY priority DESC, run_at
-                 LIMIT $2
-                 FOR UPDATE SKIP LOCKED))
-       RETURNING id, user_id, type, input, attempts, max_attempts`,
+      `WITH claimed AS (
+         UPDATE jobs
+            SET status = 'running', attempts = attempts + 1, locked_by = $1,
+                lease_expires_at = now() + make_interval(secs => $3::double precision / 1000),
+                started_at = now(), updated_at = now()
+          WHERE id = ANY(ARRAY(
+                  SELECT id FROM jobs
+                   WHERE status = 'queued' AND run_at <= now()
+                   ORDER BY priority DESC, run_at
+                   LIMIT $2
+                   FOR UPDATE SKIP LOCKED))
+         RETURNING *),
+       ${outboxCtes('claimed', eventType('job.started'), jobEventData('s'))}
+       SELECT id, user_id, type, input, attempts, max_attempts FROM claimed`,
       [workerId, limit, leaseMs],
     );
   }
@@ -68,24 +77,24 @@ export class WorkerRepository {
     return new Set(rows.map((r) => r.id));
   }
 
-  /** running → completed with its one result row, in one transaction. False if the job was no longer ours. */
+  /**
+   * running → completed, its one result row and its job.completed event, in one statement (so one
+   * transaction and one round trip). False if the job was no longer ours.
+   */
   async complete(workerId: string, id: string, output: unknown): Promise<boolean> {
-    return this.db.transaction(async (tx) => {
-      const done: unknown[] = await tx.query(
-        `UPDATE jobs SET status = 'completed', finished_at = now(), updated_at = now(), error = NULL,
+    const done: unknown[] = await this.db.query(
+      `WITH done AS (
+         UPDATE jobs SET status = 'completed', finished_at = now(), updated_at = now(), error = NULL,
                 locked_by = NULL, lease_expires_at = NULL
           WHERE id = $1 AND status = 'running' AND locked_by = $2
-         RETURNING id`,
-        [id, workerId],
-      );
-      if (done.length === 0) return false;
-      // idx_results_job_id is UNIQUE: even a bug elsewhere cannot give a job two results.
-      await tx.query(`INSERT INTO results (job_id, output) VALUES ($1, $2) ON CONFLICT (job_id) DO NOTHING`, [
-        id,
-        JSON.stringify(output ?? null),
-      ]);
-      return true;
-    });
+         RETURNING *),
+       -- idx_results_job_id is UNIQUE: even a bug elsewhere cannot give a job two results.
+       result AS (INSERT INTO results (job_id, output) SELECT id, $3::jsonb FROM done ON CONFLICT (job_id) DO NOTHING),
+       ${outboxCtes('done', eventType('job.completed'), `${jobEventData('s')} || jsonb_build_object('output', $3::jsonb)`)}
+       SELECT id FROM done`,
+      [id, workerId, JSON.stringify(output ?? null)],
+    );
+    return done.length > 0;
   }
 
   /**
@@ -107,7 +116,8 @@ export class WorkerRepository {
                 finished_at = CASE WHEN $4::int IS NOT NULL AND attempts < max_attempts THEN NULL ELSE now() END,
                 error = $3, locked_by = NULL, lease_expires_at = NULL, updated_at = now()
           WHERE id = $1 AND status = 'running' AND locked_by = $2
-          RETURNING status)
+          RETURNING *),
+       ${outboxCtes('failed', FAILED_EVENT, jobEventData('s'))}
        SELECT status, CASE WHEN status = 'queued' THEN pg_notify('${JOBS_CHANNEL}', '') END FROM failed`,
       [id, workerId, JSON.stringify(error), retryInMs ?? null],
     );
@@ -138,17 +148,20 @@ export class WorkerRepository {
    */
   async sweepExpired(): Promise<Array<{ id: string; status: string }>> {
     return this.db.query(
-      `UPDATE jobs
-          SET status = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'failed' END,
-              finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE now() END,
-              error = jsonb_build_object('code', 'LEASE_EXPIRED',
-                        'message', 'The worker running this job stopped renewing its lease (crashed or hung)'),
-              run_at = now(), locked_by = NULL, lease_expires_at = NULL, updated_at = now()
-        WHERE id = ANY(ARRAY(
-                SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < now()
-                   FOR UPDATE SKIP LOCKED))
-          AND status = 'running' AND lease_expires_at < now()
-       RETURNING id, status`,
+      `WITH swept AS (
+         UPDATE jobs
+            SET status = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'failed' END,
+                finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE now() END,
+                error = jsonb_build_object('code', 'LEASE_EXPIRED',
+                          'message', 'The worker running this job stopped renewing its lease (crashed or hung)'),
+                run_at = now(), locked_by = NULL, lease_expires_at = NULL, updated_at = now()
+          WHERE id = ANY(ARRAY(
+                  SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < now()
+                     FOR UPDATE SKIP LOCKED))
+            AND status = 'running' AND lease_expires_at < now()
+         RETURNING *),
+       ${outboxCtes('swept', FAILED_EVENT, jobEventData('s'))}
+       SELECT id, status FROM swept`,
     );
   }
 
@@ -160,14 +173,16 @@ export class WorkerRepository {
    */
   async purgeJobs(cutoff: Date, limit: number): Promise<number> {
     const rows: unknown[] = await this.db.query(
-      `DELETE FROM jobs WHERE id = ANY(ARRAY(
-         SELECT id FROM jobs
-          WHERE created_at < $1 AND status IN ('completed', 'failed', 'cancelled')
-            AND batch_id IS NULL AND pipeline_run_id IS NULL
-          ORDER BY created_at
-          LIMIT $2
-          FOR UPDATE SKIP LOCKED))
-       RETURNING id`,
+      `WITH purged AS (
+         DELETE FROM jobs WHERE id = ANY(ARRAY(
+           SELECT id FROM jobs
+            WHERE created_at < $1 AND status IN ('completed', 'failed', 'cancelled')
+              AND batch_id IS NULL AND pipeline_run_id IS NULL
+            ORDER BY created_at
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED))
+         RETURNING id)
+       SELECT id FROM purged`,
       [cutoff, limit],
     );
     return rows.length;
@@ -176,9 +191,11 @@ export class WorkerRepository {
   /** Deletes up to `limit` results created before `cutoff`, oldest first; served by idx_results_created_at. */
   async purgeResults(cutoff: Date, limit: number): Promise<number> {
     const rows: unknown[] = await this.db.query(
-      `DELETE FROM results WHERE id = ANY(ARRAY(
-         SELECT id FROM results WHERE created_at < $1 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED))
-       RETURNING id`,
+      `WITH purged AS (
+         DELETE FROM results WHERE id = ANY(ARRAY(
+           SELECT id FROM results WHERE created_at < $1 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED))
+         RETURNING id)
+       SELECT id FROM purged`,
       [cutoff, limit],
     );
     return rows.length;
