@@ -500,3 +500,44 @@ describe('webhooks: endpoints, signed delivery, retries, history', () => {
     }
   });
 });
+
+describe('webhooks: a slow endpoint does not hold up the others', () => {
+  it('with 20 events backed up on a slow endpoint, another endpoint’s events go out at once', async () => {
+    const receiver = await Receiver.start();
+    // Four delivery slots in all, two per endpoint at most.
+    const t = await startTestApp({
+      ...WEBHOOK_ENV,
+      WEBHOOK_TIMEOUT_MS: '5000',
+      WEBHOOK_CONCURRENCY: '4',
+      WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT: '2',
+    });
+    try {
+      const user = await createUser(t.db);
+      receiver.on('/slow', () => ({ status: 200, delayMs: 500 }));
+      const make = async (path: string) =>
+        (
+          await t.request({
+            method: 'POST',
+            url: '/api/v1/webhooks',
+            key: user.key,
+            body: { url: `${receiver.url}${path}`, events: ['job.completed'] },
+          })
+        ).body.id as string;
+      const slow = await make('/slow');
+      const fast = await make('/fast');
+      for (let i = 0; i < 20; i += 1) {
+        await t.request({ method: 'POST', url: `/api/v1/webhooks/${slow}/test`, key: user.key });
+      }
+      for (let i = 0; i < 5; i += 1) {
+        await t.request({ method: 'POST', url: `/api/v1/webhooks/${fast}/test`, key: user.key });
+      }
+      await expect.poll(() => receiver.at('/fast').length, { timeout: 10_000, interval: 10 }).toBe(5);
+      // Without the per-endpoint cap the four slots would go to the slow backlog first (it is older):
+      // the fast endpoint would wait for at least 16 slow requests. Two slow slots, 500 ms each, allow few.
+      expect(receiver.at('/slow').length).toBeLessThanOrEqual(8);
+    } finally {
+      await t.close();
+      await receiver.close();
+    }
+  });
+});

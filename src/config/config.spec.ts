@@ -59,6 +59,25 @@ describe('loadConfig', () => {
     expect(found.some((p) => p.startsWith('ROLE'))).toBe(true);
   });
 
+  it('reads the webhook retry schedule and durations; rejects malformed ones', () => {
+    const config = loadConfig({ WEBHOOK_RETRY_SCHEDULE: '500ms,2s,5m,1h,1d', WEBHOOK_DISABLE_AFTER: '36h' });
+    expect(config.webhooks.retryScheduleMs).toEqual([500, 2000, 300_000, 3_600_000, 86_400_000]);
+    expect(config.webhooks.disableAfterMs).toBe(36 * 3_600_000);
+    expect(loadConfig({}).webhooks.retryScheduleMs).toHaveLength(10);
+    const found = problems({ WEBHOOK_RETRY_SCHEDULE: '1s,,2s', WEBHOOK_DISABLE_AFTER: '5 days' });
+    expect(found.some((p) => p.startsWith('WEBHOOK_RETRY_SCHEDULE'))).toBe(true);
+    expect(found.some((p) => p.startsWith('WEBHOOK_DISABLE_AFTER'))).toBe(true);
+  });
+
+  it('requires SECRETS_ENCRYPTION_KEY in production, and a 32-byte base64 key when given', () => {
+    expect(problems({ NODE_ENV: 'production' }).join()).toContain('SECRETS_ENCRYPTION_KEY is required');
+    expect(problems({ SECRETS_ENCRYPTION_KEY: 'c2hvcnQ=' }).join()).toContain(
+      'SECRETS_ENCRYPTION_KEY must be 32 bytes',
+    );
+    const key = Buffer.alloc(32, 1).toString('base64');
+    expect(loadConfig({ NODE_ENV: 'production', SECRETS_ENCRYPTION_KEY: key }).secrets.key).toBe(key);
+  });
+
   it('accepts the URLs Conveyor itself builds', () => {
     const config = loadConfig({
       DATABASE_URL: 'postgres://postgres@127.0.0.1:54329/conveyor',
