@@ -13,7 +13,8 @@ export interface BenchDatabase {
   dispose(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
+/** A TCP port free on the loopback interface right now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -14,6 +14,16 @@ export interface ServiceProcess {
   exited: Promise<number | null>;
 }
 
+/** Every service process started by this test file and not yet known to have exited. */
+const live = new Set<ServiceProcess>();
+
+/** SIGKILLs whatever a test file left running (a failed test must not leave a worker behind). */
+export async function killLeftoverServices(): Promise<void> {
+  const left = [...live];
+  for (const service of left) service.child.kill('SIGKILL');
+  await Promise.all(left.map((service) => service.exited));
+}
+
 /** Runs the built service as a child process with only `env` (plus PATH) set. */
 export function startService(env: Record<string, string>): ServiceProcess {
   const child = spawn(process.execPath, [MAIN], {
@@ -24,7 +34,10 @@ export function startService(env: Record<string, string>): ServiceProcess {
   child.stdout.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-200_000)));
   child.stderr.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-200_000)));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, pid: child.pid!, output: () => output, exited };
+  const service = { child, pid: child.pid!, output: () => output, exited };
+  live.add(service);
+  void exited.then(() => live.delete(service));
+  return service;
 }
 
 /** Waits until GET /api/v1/health/ready answers 200. */

@@ -1,7 +1,6 @@
 /**
  * The fixed catalog of error codes. Every error response carries one of these in `code`;
  * the HTTP status is derived from the code, never chosen at the throw site.
- * `GET /api/v1/docs/errors` serves this table.
  */
 export const ERROR_CATALOG = {
   BAD_REQUEST: {

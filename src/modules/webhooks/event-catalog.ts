@@ -138,7 +138,7 @@ export const EVENT_CATALOG = {
       attempts: 1,
       startedAt: '2026-11-28T12:00:01.000Z',
       finishedAt: '2026-11-28T12:00:01.020Z',
-      output: { algorithm: 'sha256', digest: '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824' },
+      output: { algorithm: 'sha256', hex: '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824' },
     },
   },
   'job.failed': {

@@ -92,7 +92,10 @@ export class WebhooksController {
 
   @Delete(':id')
   @HttpCode(204)
-  @ApiOperation({ operationId: 'deleteWebhook', summary: 'Delete an endpoint; its pending deliveries are dropped' })
+  @ApiOperation({
+    operationId: 'deleteWebhook',
+    summary: 'Delete an endpoint; its pending deliveries end failed, unsent',
+  })
   @ApiNoContentResponse()
   @ApiProblems(400, 404)
   remove(@CurrentUser() me: Principal, @Param('id', UuidParam) id: string): Promise<void> {
