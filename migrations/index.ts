@@ -2,6 +2,7 @@ import { InitialSchema1764300000000 } from './1764300000000-InitialSchema.js';
 import { PerformanceIndexes1764300000001 } from './1764300000001-PerformanceIndexes.js';
 import { RetentionOnlyCreatedAtIndex1764300000002 } from './1764300000002-RetentionOnlyCreatedAtIndex.js';
 import { WebhookOutbox1764300000003 } from './1764300000003-WebhookOutbox.js';
+import { BatchAndPipelineSupport1764300000004 } from './1764300000004-BatchAndPipelineSupport.js';
 
 /** Every migration, in order. Listed explicitly so the same list works from `src` (tests) and `dist`. */
 export const MIGRATIONS = [
@@ -9,4 +10,5 @@ export const MIGRATIONS = [
   PerformanceIndexes1764300000001,
   RetentionOnlyCreatedAtIndex1764300000002,
   WebhookOutbox1764300000003,
+  BatchAndPipelineSupport1764300000004,
 ];

@@ -28,6 +28,8 @@ function requestId(request: { headers: Record<string, string | string[] | undefi
  * Fastify's own errors; Nest with the global prefix, validation and Swagger. `main.ts` and the
  * e2e tests both use this, so tests exercise the real configuration.
  */
+const BATCHES_ROUTE = '/api/v1/batches';
+
 export async function createApp(
   config: AppConfig,
   logger: Logger,
@@ -42,6 +44,16 @@ export async function createApp(
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true },
+  });
+  // POST /batches: bodies up to BATCH_BODY_LIMIT_BYTES, and NDJSON handed over as a stream (read
+  // line by line by the batches module). Any other route refuses NDJSON with 415.
+  const server = adapter.getInstance();
+  server.addHook('onRoute', (route) => {
+    if (route.url === BATCHES_ROUTE && route.method === 'POST') route.bodyLimit = config.batches.bodyLimitBytes;
+  });
+  server.addContentTypeParser('application/x-ndjson', (request, payload, done) => {
+    if (request.routeOptions.url === BATCHES_ROUTE && request.method === 'POST') return done(null, payload);
+    done(new DomainError('UNSUPPORTED_MEDIA_TYPE', 'Only POST /batches accepts application/x-ndjson'));
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(config, lifecycle), adapter, {
     logger: new PinoNestLogger(logger),

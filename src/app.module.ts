@@ -8,7 +8,9 @@ import { DatabaseModule } from './database/database.module.js';
 import { AdminModule } from './modules/admin/admin.module.js';
 import { AuthModule } from './modules/auth/auth.module.js';
 import { HealthModule } from './modules/health/health.module.js';
+import { BatchesModule } from './modules/batches/batches.module.js';
 import { JobsModule } from './modules/jobs/jobs.module.js';
+import { PipelinesModule } from './modules/pipelines/pipelines.module.js';
 import { WebhooksModule } from './modules/webhooks/webhooks.module.js';
 
 /** Wires the feature modules. The config arrives already validated and with its database URL resolved. */
@@ -24,6 +26,8 @@ export class AppModule {
         AdminModule,
         HealthModule,
         JobsModule,
+        BatchesModule,
+        PipelinesModule,
         WebhooksModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],

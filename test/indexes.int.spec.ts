@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobsRepository } from '../src/modules/jobs/jobs.repository.js';
 import { WorkerRepository } from '../src/modules/jobs/worker/worker.repository.js';
+import { PipelinesRepository } from '../src/modules/pipelines/pipelines.repository.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 
 /**
@@ -94,6 +95,7 @@ describe('performance indexes serve the application’s queries', () => {
   let explaining: ExplainingDataSource;
   let jobs: JobsRepository;
   let worker: WorkerRepository;
+  let pipelines: PipelinesRepository;
   let userIds: string[];
   let oldUserId: string;
   let completedJobId: string;
@@ -135,6 +137,18 @@ describe('performance indexes serve the application’s queries', () => {
       `INSERT INTO results (job_id, output, created_at)
        SELECT id, jsonb_build_object('ok', true), finished_at FROM jobs WHERE status = 'completed'`,
     );
+    // 60k pipeline runs over the same users: 70 % completed, 20 % failed, 10 % running.
+    await client.query(`INSERT INTO pipelines (user_id, name, steps) SELECT id, 'p', '[{"type":"echo"}]' FROM users`);
+    await client.query(
+      `INSERT INTO pipeline_jobs (user_id, pipeline_id, status, steps, input, created_at)
+       SELECT p.user_id, p.id,
+              CASE WHEN n % 10 < 7 THEN 'completed' WHEN n % 10 < 9 THEN 'failed' ELSE 'running' END,
+              '[{"type":"echo"}]', '{}', now() - n * interval '90 seconds'
+         FROM generate_series(1, 60000) n
+         JOIN LATERAL (SELECT id, user_id FROM pipelines ORDER BY id OFFSET n % $1 LIMIT 1) p ON true`,
+      [USERS + 1],
+    );
+    await client.query('ANALYZE pipeline_jobs');
     await client.query('ANALYZE jobs');
     await client.query('ANALYZE results');
     const done = await client.query<{ id: string }>(`SELECT id FROM jobs WHERE status = 'completed' LIMIT 1`);
@@ -143,6 +157,7 @@ describe('performance indexes serve the application’s queries', () => {
     const ds = explaining as unknown as DataSource;
     jobs = new JobsRepository(ds);
     worker = new WorkerRepository(ds);
+    pipelines = new PipelinesRepository(ds);
   }, 120_000);
 
   afterAll(async () => {
@@ -223,4 +238,19 @@ describe('performance indexes serve the application’s queries', () => {
     expect(indexesUsed(plan)).toContain('idx_results_created_at');
     expect(seqScans(plan)).toEqual([]);
   });
+
+  it('a user’s pipeline runs, newest first, use idx_pipeline_jobs_created_at', async () => {
+    const plan = await explaining.explain(() => pipelines.listRuns(userIds[0], undefined, 20));
+    expect(indexesUsed(plan)).toContain('idx_pipeline_jobs_created_at');
+    expect(seqScans(plan)).toEqual([]);
+  });
+
+  it.each(['running', 'failed', 'completed'] as const)(
+    'a user’s pipeline runs filtered by status %s use idx_pipeline_jobs_status',
+    async (status) => {
+      const plan = await explaining.explain(() => pipelines.listRuns(userIds[1], status, 20));
+      expect(indexesUsed(plan)).toContain('idx_pipeline_jobs_status');
+      expect(seqScans(plan)).toEqual([]);
+    },
+  );
 });

@@ -34,6 +34,7 @@ const ALL_MIGRATIONS = [
   'PerformanceIndexes1764300000001',
   'RetentionOnlyCreatedAtIndex1764300000002',
   'WebhookOutbox1764300000003',
+  'BatchAndPipelineSupport1764300000004',
 ];
 
 function createdAtIndex(found: Array<{ name: string; definition: string }>): string | undefined {
@@ -79,6 +80,14 @@ describe('migrations', () => {
     expect(await runMigrations(db.url)).toEqual([]);
   });
 
+  it('down of the batch and pipeline support migration drops its column and indexes', async () => {
+    expect(await revertLastMigration(db.url)).toBe('BatchAndPipelineSupport1764300000004');
+    const column = await db.pool.query(
+      `SELECT 1 FROM information_schema.columns WHERE table_name = 'jobs' AND column_name = 'batch_item'`,
+    );
+    expect(column.rowCount).toBe(0);
+  });
+
   it('down of the webhook outbox migration drops its column and trigger', async () => {
     expect(await revertLastMigration(db.url)).toBe('WebhookOutbox1764300000003');
     const column = await db.pool.query(
@@ -116,9 +125,8 @@ describe('migrations', () => {
   });
 
   it('a failed CONCURRENTLY build (invalid index) is rebuilt by the next run', async () => {
-    await revertLastMigration(db.url);
-    await revertLastMigration(db.url);
-    await revertLastMigration(db.url);
+    for (let i = 0; i < ALL_MIGRATIONS.length - 2; i += 1) await revertLastMigration(db.url); // down to the indexes
+    expect(await revertLastMigration(db.url)).toBe('PerformanceIndexes1764300000001');
     // Simulate a build that died half-way: an INVALID index of the same name left behind.
     await db.pool.query(`CREATE INDEX idx_jobs_status ON jobs (status)`);
     await db.pool.query(`UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'idx_jobs_status'::regclass`);

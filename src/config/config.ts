@@ -68,6 +68,8 @@ export class AppConfig {
   readonly jobTypes: { file: string | undefined; httpAllowedCidrs: string[]; httpAllowHttp: boolean };
   /** Key for secrets stored encrypted (webhook signing secrets): base64 of 32 bytes, or a key file outside production. */
   readonly secrets: { key: string | undefined; keyFile: string };
+  /** Items one batch may hold, by the user's tier; the body limit of POST /batches (JSON or NDJSON). */
+  readonly batches: { maxItems: Record<'free' | 'pro' | 'enterprise', number>; bodyLimitBytes: number };
   readonly webhooks: {
     allowedCidrs: string[];
     allowHttp: boolean;
@@ -112,6 +114,14 @@ export class AppConfig {
       file: env.JOB_TYPES_FILE,
       httpAllowedCidrs: splitList(env.HTTP_JOB_ALLOWED_CIDRS),
       httpAllowHttp: env.HTTP_JOB_ALLOW_HTTP,
+    };
+    this.batches = {
+      maxItems: {
+        free: env.BATCH_MAX_ITEMS_FREE,
+        pro: env.BATCH_MAX_ITEMS_PRO,
+        enterprise: env.BATCH_MAX_ITEMS_ENTERPRISE,
+      },
+      bodyLimitBytes: env.BATCH_BODY_LIMIT_BYTES,
     };
     this.secrets = { key: env.SECRETS_ENCRYPTION_KEY, keyFile: env.SECRETS_KEY_FILE };
     this.webhooks = {

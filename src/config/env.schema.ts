@@ -194,6 +194,25 @@ export class EnvSchema {
   @IsInt()
   @Min(10)
   WEBHOOK_POLL_INTERVAL_MS = 1000;
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  BATCH_MAX_ITEMS_FREE = 100;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  BATCH_MAX_ITEMS_PRO = 10_000;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  BATCH_MAX_ITEMS_ENTERPRISE = 100_000;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1024)
+  BATCH_BODY_LIMIT_BYTES = 104_857_600;
 }
 
 export type EnvKey = keyof EnvSchema;

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { Keyset } from '../../common/pagination/pagination.js';
+import { FINISH_BATCHES_SQL } from '../batches/batch.sql.js';
 import { eventType, jobEventData, outboxCtes } from '../webhooks/outbox.js';
 
 export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -182,5 +183,10 @@ export class JobsRepository {
       [id, userId],
     );
     return rows[0];
+  }
+
+  /** Ends the batch if this was its last queued or running job (see FINISH_BATCHES_SQL). */
+  async finishBatch(batchId: string): Promise<void> {
+    await this.db.query(FINISH_BATCHES_SQL, [[batchId]]);
   }
 }

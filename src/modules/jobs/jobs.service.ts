@@ -95,7 +95,10 @@ export class JobsService {
 
   async cancel(userId: string, id: string): Promise<JobResponseDto> {
     const row = await this.jobs.cancel(userId, id);
-    if (row) return toJobResponse(row);
+    if (row) {
+      if (row.batch_id) await this.jobs.finishBatch(row.batch_id); // it may have been the batch's last job
+      return toJobResponse(row);
+    }
     const job = await this.find(userId, id);
     throw new DomainError(
       'JOB_NOT_CANCELLABLE',

@@ -64,25 +64,24 @@ const BATCH_SCHEMA = {
   properties: {
     id: uuid,
     status: { enum: ['in_progress', 'completed', 'cancelling', 'cancelled'] },
-    total: { type: 'integer' },
     counts: {
       type: 'object',
       properties: Object.fromEntries(
-        ['queued', 'running', 'completed', 'failed', 'cancelled'].map((s) => [s, { type: 'integer' }]),
+        ['total', 'queued', 'running', 'completed', 'failed', 'cancelled'].map((s) => [s, { type: 'integer' }]),
       ),
+      required: ['total', 'queued', 'running', 'completed', 'failed', 'cancelled'],
     },
     metadata: { type: 'object' },
     createdAt: isoTime,
     completedAt: nullableTime,
   },
-  required: ['id', 'status', 'total', 'counts', 'createdAt'],
+  required: ['id', 'status', 'counts', 'metadata', 'createdAt', 'completedAt'],
 };
 
 const exampleBatch = {
   id: '5d6f0a3c-1b2e-4f7a-8c9d-0e1f2a3b4c5d',
   status: 'in_progress',
-  total: 1000,
-  counts: { queued: 1000, running: 0, completed: 0, failed: 0, cancelled: 0 },
+  counts: { total: 1000, queued: 1000, running: 0, completed: 0, failed: 0, cancelled: 0 },
   metadata: {},
   createdAt: '2026-11-28T12:00:00.000Z',
   completedAt: null,
@@ -164,12 +163,13 @@ export const EVENT_CATALOG = {
     example: exampleBatch,
   },
   'batch.completed': {
-    description: 'Every job of the batch finished (sent once per batch, with the final counts).',
+    description:
+      'The batch ended: every job finished (status completed), or it was cancelled (status cancelled). Sent once per batch, with the final counts.',
     schema: BATCH_SCHEMA,
     example: {
       ...exampleBatch,
       status: 'completed',
-      counts: { queued: 0, running: 0, completed: 998, failed: 2, cancelled: 0 },
+      counts: { total: 1000, queued: 0, running: 0, completed: 998, failed: 2, cancelled: 0 },
       completedAt: '2026-11-28T12:05:00.000Z',
     },
   },

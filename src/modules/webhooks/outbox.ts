@@ -40,17 +40,18 @@ export function eventType(type: EventType): string {
  * live webhook subscribed to that type, it inserts the event and one delivery per such webhook —
  * in the same statement, hence the same transaction, as the state change. Users without a
  * subscriber get no event rows at all, so a queue without webhooks pays one index probe per row.
- * The insert trigger NOTIFYs the dispatchers at commit.
+ * The insert trigger NOTIFYs the dispatchers at commit. `name` prefixes the CTEs, so one
+ * statement can carry several outboxes (a step's job.completed and its run's pipeline.completed).
  */
-export function outboxCtes(source: string, type: string, data: string): string {
-  return `outbox_events AS (
+export function outboxCtes(source: string, type: string, data: string, name = 'outbox'): string {
+  return `${name}_events AS (
       INSERT INTO webhook_events (user_id, type, data)
       SELECT e.user_id, e.type, e.data
         FROM (SELECT s.user_id, ${type} AS type, ${data} AS data FROM ${source} s) e
        WHERE e.type IS NOT NULL AND EXISTS (SELECT 1 FROM webhooks w WHERE ${subscribed('w', 'e')})
       RETURNING id, user_id, type),
-    outbox_deliveries AS (
+    ${name}_deliveries AS (
       INSERT INTO webhook_deliveries (webhook_id, event_id, user_id, event_type)
-      SELECT w.id, oe.id, oe.user_id, oe.type FROM outbox_events oe JOIN webhooks w ON ${subscribed('w', 'oe')}
+      SELECT w.id, oe.id, oe.user_id, oe.type FROM ${name}_events oe JOIN webhooks w ON ${subscribed('w', 'oe')}
       RETURNING id)`;
 }

@@ -156,6 +156,13 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
       );
       return;
     }
+    // A pipeline step's input was built from the previous output, never checked by the API.
+    const invalidInput = job.pipeline_run_id ? this.types.validateInput(type.name, job.input) : [];
+    if (invalidInput.length) {
+      const message = invalidInput.map((e) => `${e.field} ${e.message}`).join('; ');
+      await this.failAttempt(job, { code: 'INVALID_INPUT', message: `The step's input is invalid: ${message}` }, false);
+      return;
+    }
     const timeout = setTimeout(
       () =>
         controller.abort(
@@ -182,7 +189,12 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
         await this.failAttempt(job, { code: 'INVALID_OUTPUT', message: invalid }, false, type);
         return;
       }
-      if (!(await this.repo.complete(this.workerId, job.id, output))) {
+      const completed = job.pipeline_run_id
+        ? await this.repo.completeStep(this.workerId, job.id, output)
+        : await this.repo.complete(this.workerId, job.id, output);
+      if (completed) {
+        await this.finishBatch(job);
+      } else {
         this.logger.debug({ jobId: job.id }, 'job finished but was no longer ours (cancelled or swept)');
       }
     } catch (error) {
@@ -212,10 +224,36 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
   private async failAttempt(job: ClaimedJob, failure: JobFailure, retryable: boolean, type?: JobType): Promise<void> {
     const retryIn = retryable && type ? backoffMs(type, job.attempts) : undefined;
     try {
-      await this.repo.fail(this.workerId, job.id, failure, retryIn);
+      if ((await this.repo.fail(this.workerId, job.id, failure, retryIn)) === 'failed') {
+        await this.finishBatch(job);
+        await this.failRun(job);
+      }
     } catch (error) {
       // The lease will expire and the sweeper will requeue the job: nothing is lost.
       this.logger.error({ err: error, jobId: job.id }, 'could not record a failed attempt');
+    }
+  }
+
+  /**
+   * After a batch job ended (its transaction committed): end the batch if it was the last one.
+   * A failure here is repaired by the sweeper's pass over open batches.
+   */
+  private async finishBatch(job: ClaimedJob): Promise<void> {
+    if (!job.batch_id) return;
+    try {
+      await this.repo.finishBatches([job.batch_id]);
+    } catch (error) {
+      this.logger.warn({ err: error, batchId: job.batch_id }, 'could not check the batch for completion');
+    }
+  }
+
+  /** After a pipeline step failed for good (committed): fail its run. The sweeper repairs a miss. */
+  private async failRun(job: ClaimedJob): Promise<void> {
+    if (!job.pipeline_run_id) return;
+    try {
+      await this.repo.failRuns([job.pipeline_run_id]);
+    } catch (error) {
+      this.logger.warn({ err: error, runId: job.pipeline_run_id }, 'could not fail the pipeline run');
     }
   }
 
@@ -242,6 +280,11 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
         this.logger.warn({ jobs: swept }, 're-queued jobs whose lease expired');
         this.wake();
       }
+      // Batches whose last job ended in a worker that died before checking (or in a race).
+      const finished = await this.repo.finishBatches();
+      if (finished.length) this.logger.log({ batches: finished }, 'finished batches');
+      const failedRuns = await this.repo.failRuns();
+      if (failedRuns.length) this.logger.log({ runs: failedRuns }, 'failed pipeline runs');
       await this.purgeExpired();
     } catch (error) {
       this.logger.warn({ err: error }, 'sweep failed');

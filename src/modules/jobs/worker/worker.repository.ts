@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { preparedQuery } from '../../../database/prepared.js';
+import { FINISH_BATCHES_SQL } from '../../batches/batch.sql.js';
+import { COMPLETE_STEP_SQL, FAIL_RUNS_SQL } from '../../pipelines/pipeline.sql.js';
 import { eventType, jobEventData, outboxCtes } from '../../webhooks/outbox.js';
 import { JOBS_CHANNEL } from '../jobs.repository.js';
 
@@ -15,6 +17,8 @@ export interface ClaimedJob {
   input: unknown;
   attempts: number;
   max_attempts: number;
+  batch_id: string | null;
+  pipeline_run_id: string | null;
 }
 
 export interface JobFailure {
@@ -59,7 +63,7 @@ export class WorkerRepository {
                    FOR UPDATE SKIP LOCKED))
          RETURNING *),
        ${outboxCtes('claimed', eventType('job.started'), jobEventData('s'))}
-       SELECT id, user_id, type, input, attempts, max_attempts FROM claimed`,
+       SELECT id, user_id, type, input, attempts, max_attempts, batch_id, pipeline_run_id FROM claimed`,
       [workerId, limit, leaseMs],
     );
   }
@@ -146,7 +150,9 @@ export class WorkerRepository {
    * same UPDATE so a job that finished meanwhile is left alone. The dead attempt counts: a job
    * that keeps killing its worker ends `failed` after max_attempts instead of looping forever.
    */
-  async sweepExpired(): Promise<Array<{ id: string; status: string }>> {
+  async sweepExpired(): Promise<
+    Array<{ id: string; status: string; batch_id: string | null; pipeline_run_id: string | null }>
+  > {
     return this.db.query(
       `WITH swept AS (
          UPDATE jobs
@@ -161,7 +167,7 @@ export class WorkerRepository {
             AND status = 'running' AND lease_expires_at < now()
          RETURNING *),
        ${outboxCtes('swept', FAILED_EVENT, jobEventData('s'))}
-       SELECT id, status FROM swept`,
+       SELECT id, status, batch_id, pipeline_run_id FROM swept`,
     );
   }
 
@@ -199,5 +205,27 @@ export class WorkerRepository {
       [cutoff, limit],
     );
     return rows.length;
+  }
+
+  /**
+   * Ends the given batches if none of their jobs is queued or running (with their batch.completed
+   * event), or every such open batch when `batchIds` is undefined (the sweeper's repair pass).
+   */
+  async finishBatches(batchIds?: string[]): Promise<Array<{ id: string; status: string }>> {
+    return this.db.query(FINISH_BATCHES_SQL, [batchIds ?? null]);
+  }
+
+  /**
+   * A pipeline step's completion: its result, and the next step's job or the run's completion, in
+   * one statement (COMPLETE_STEP_SQL). False if the job was no longer ours.
+   */
+  async completeStep(workerId: string, id: string, output: unknown): Promise<boolean> {
+    const rows: unknown[] = await this.db.query(COMPLETE_STEP_SQL, [id, workerId, JSON.stringify(output ?? null)]);
+    return rows.length > 0;
+  }
+
+  /** Fails the given running runs (all, when undefined) whose current step failed for good. */
+  async failRuns(runIds?: string[]): Promise<Array<{ id: string }>> {
+    return this.db.query(FAIL_RUNS_SQL, [runIds ?? null]);
   }
 }

@@ -1,0 +1,88 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import {
+  ApiBody,
+  ApiConsumes,
+  ApiCreatedResponse,
+  ApiExtraModels,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProduces,
+  ApiTags,
+  getSchemaPath,
+} from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { Authenticated, CurrentUser } from '../../common/auth/auth.decorators.js';
+import type { Principal } from '../../common/auth/principal.js';
+import { ApiProblems } from '../../common/http/api-problems.decorator.js';
+import { UuidParam } from '../../common/http/validation.js';
+import { pageSchema, type Page } from '../../common/pagination/pagination.js';
+import { BatchesService } from './batches.service.js';
+import { BatchResponseDto, BatchResultsQueryDto, CreateBatchDto, ListBatchesQueryDto } from './dto/batch.dto.js';
+
+@ApiTags('Batches')
+@Authenticated()
+@ApiExtraModels(BatchResponseDto)
+@Controller('batches')
+export class BatchesController {
+  constructor(private readonly batches: BatchesService) {}
+
+  @Post()
+  @ApiOperation({
+    operationId: 'createBatch',
+    summary: 'Submit many jobs at once: JSON {items, metadata?} or NDJSON (one item per line), all-or-nothing',
+  })
+  @ApiConsumes('application/json', 'application/x-ndjson')
+  @ApiBody({ type: CreateBatchDto })
+  @ApiCreatedResponse({ type: BatchResponseDto })
+  @ApiProblems(400, 413, 415, 422)
+  create(@CurrentUser() me: Principal, @Body() body: unknown): Promise<BatchResponseDto> {
+    return this.batches.create(me, body);
+  }
+
+  @Get()
+  @ApiOperation({ operationId: 'listBatches', summary: 'Your batches, newest first, with counts' })
+  @ApiOkResponse({ schema: pageSchema(getSchemaPath(BatchResponseDto)) })
+  @ApiProblems(422)
+  list(@CurrentUser() me: Principal, @Query() query: ListBatchesQueryDto): Promise<Page<BatchResponseDto>> {
+    return this.batches.list(me.userId, query);
+  }
+
+  @Get(':id')
+  @ApiOperation({ operationId: 'getBatch', summary: 'A batch with its progress counts' })
+  @ApiOkResponse({ type: BatchResponseDto })
+  @ApiProblems(400, 404)
+  get(@CurrentUser() me: Principal, @Param('id', UuidParam) id: string): Promise<BatchResponseDto> {
+    return this.batches.get(me.userId, id);
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  @ApiOperation({ operationId: 'cancelBatch', summary: 'Cancel queued jobs and abort running ones' })
+  @ApiOkResponse({ type: BatchResponseDto })
+  @ApiProblems(400, 404, 409)
+  cancel(@CurrentUser() me: Principal, @Param('id', UuidParam) id: string): Promise<BatchResponseDto> {
+    return this.batches.cancel(me.userId, id);
+  }
+
+  @Get(':id/results')
+  @ApiOperation({
+    operationId: 'downloadBatchResults',
+    summary: 'Stream every item’s {customId, jobId, status, output | error} as JSON Lines or CSV, in upload order',
+  })
+  @ApiProduces('application/x-ndjson', 'text/csv')
+  @ApiOkResponse({ description: 'One line (or CSV row) per item' })
+  @ApiProblems(400, 404, 422)
+  async results(
+    @CurrentUser() me: Principal,
+    @Param('id', UuidParam) id: string,
+    @Query() query: BatchResultsQueryDto,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const stream = await this.batches.results(me.userId, id, query);
+    const csv = query.format === 'csv';
+    await reply
+      .header('content-type', csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
+      .header('content-disposition', `attachment; filename="batch-${id}.${csv ? 'csv' : 'jsonl'}"`)
+      .send(stream);
+  }
+}

@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { JobsModule } from '../jobs/jobs.module.js';
+import { PipelinesController } from './pipelines.controller.js';
+import { PipelinesRepository } from './pipelines.repository.js';
+import { PipelinesService } from './pipelines.service.js';
+
+/**
+ * Pipeline definitions and runs. A run advances in the worker: completing a step's job enqueues
+ * the next in the same statement (pipeline.sql.ts), and a failed step fails the run.
+ */
+@Module({
+  imports: [JobsModule],
+  controllers: [PipelinesController],
+  providers: [PipelinesRepository, PipelinesService],
+})
+export class PipelinesModule {}

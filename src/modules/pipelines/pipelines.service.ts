@@ -1,0 +1,167 @@
+import { Injectable } from '@nestjs/common';
+import { Ajv, type ValidateFunction } from 'ajv';
+import {
+  DomainError,
+  NotFoundError,
+  ValidationFailedError,
+  type FieldError,
+} from '../../common/errors/domain-error.js';
+import { decodeCursor, toPage, type Page, type PageQueryDto } from '../../common/pagination/pagination.js';
+import { JobTypeRegistry } from '../jobs/job-types/job-type.registry.js';
+import type {
+  CreatePipelineDto,
+  CreateRunDto,
+  ListRunsQueryDto,
+  PipelineResponseDto,
+  RunResponseDto,
+} from './dto/pipeline.dto.js';
+import { PipelinesRepository, type PipelineRow, type RunRow, type RunStep } from './pipelines.repository.js';
+
+function toPipeline(row: PipelineRow): PipelineResponseDto {
+  return {
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    steps: row.steps,
+    createdAt: row.created_at.toISOString(),
+  };
+}
+
+function toRun(row: RunRow): RunResponseDto {
+  // The latest job of each step (a retried step keeps its job id; a step not reached has none).
+  const jobs = new Map(row.jobs.map((j) => [j.step, j]));
+  return {
+    id: row.id,
+    pipelineId: row.pipeline_id,
+    status: row.status,
+    currentStep: row.current_step,
+    steps: row.steps.map((step, index) => ({
+      index,
+      type: step.type,
+      jobId: jobs.get(index)?.id ?? null,
+      status: jobs.get(index)?.status ?? 'pending',
+    })),
+    output: row.output ?? null,
+    error: row.error,
+    metadata: row.metadata,
+    createdAt: row.created_at.toISOString(),
+    finishedAt: row.finished_at?.toISOString() ?? null,
+  };
+}
+
+/** The same merge as the worker's SQL (mergedInputSql): previous output ⊕ params, params winning. */
+function merge(previous: unknown, params: Record<string, unknown> | undefined): Record<string, unknown> {
+  const base =
+    typeof previous === 'object' && previous !== null && !Array.isArray(previous)
+      ? (previous as Record<string, unknown>)
+      : { value: previous };
+  return { ...base, ...params };
+}
+
+@Injectable()
+export class PipelinesService {
+  /** Per type: its input schema without `required`, to check a step's params on their own. */
+  private readonly paramValidators = new Map<string, ValidateFunction>();
+  private readonly ajv = new Ajv({ allErrors: true, strict: false });
+
+  constructor(
+    private readonly repo: PipelinesRepository,
+    private readonly types: JobTypeRegistry,
+  ) {}
+
+  /**
+   * Every step's type must exist, and its params must fit that type's input schema as far as
+   * they go: each given property is checked; properties the step's input will get from the
+   * previous output (the schema's `required`) are not demanded of the params.
+   */
+  async create(userId: string, dto: CreatePipelineDto): Promise<PipelineResponseDto> {
+    const errors: FieldError[] = [];
+    dto.steps.forEach((step, i) => {
+      const type = this.types.get(step.type);
+      if (!type) {
+        errors.push({ field: `steps[${i}].type`, message: `unknown job type "${step.type}"` });
+        return;
+      }
+      const validate = this.paramValidator(type.name, type.inputSchema);
+      if (!validate(step.params ?? {})) {
+        for (const e of validate.errors ?? []) {
+          errors.push({
+            field: `steps[${i}].params${e.instancePath.replace(/\//g, '.')}`,
+            message: e.message ?? 'is invalid',
+          });
+        }
+      }
+    });
+    if (errors.length) throw new ValidationFailedError(errors, 'The pipeline is invalid');
+    const steps = dto.steps.map((s) => (s.params ? { type: s.type, params: s.params } : { type: s.type }));
+    return toPipeline(await this.repo.insert(userId, dto.name, dto.description ?? null, steps));
+  }
+
+  async list(userId: string, query: PageQueryDto): Promise<Page<PipelineResponseDto>> {
+    return toPage(await this.repo.list(userId, query.limit, decodeCursor(query.cursor)), query.limit, toPipeline);
+  }
+
+  async get(userId: string, id: string): Promise<PipelineResponseDto> {
+    return toPipeline(await this.find(userId, id));
+  }
+
+  async remove(userId: string, id: string): Promise<void> {
+    if (!(await this.repo.softDelete(userId, id))) throw new NotFoundError('Pipeline');
+  }
+
+  /** Starts a run: the first step's input (run input ⊕ its params) is validated now, the later ones by the worker. */
+  async startRun(userId: string, pipelineId: string, dto: CreateRunDto): Promise<RunResponseDto> {
+    const pipeline = await this.find(userId, pipelineId);
+    const steps: RunStep[] = pipeline.steps.map((step) => {
+      const type = this.types.get(step.type);
+      if (!type) {
+        // The operator removed a remote type since the pipeline was defined.
+        throw new DomainError('CONFLICT', `Job type "${step.type}" of this pipeline no longer exists`);
+      }
+      return { ...step, maxAttempts: type.maxAttempts, cost: type.cost };
+    });
+    const firstInput = merge(dto.input, steps[0].params);
+    const errors = this.types.validateInput(steps[0].type, firstInput);
+    if (errors.length) throw new ValidationFailedError(errors, 'The input does not fit the first step');
+    return toRun(await this.repo.startRun(userId, pipelineId, steps, dto.input, firstInput, dto.metadata ?? {}));
+  }
+
+  async getRun(userId: string, id: string): Promise<RunResponseDto> {
+    return toRun(await this.findRun(userId, id));
+  }
+
+  async listRuns(userId: string, query: ListRunsQueryDto): Promise<Page<RunResponseDto>> {
+    const rows = await this.repo.listRuns(userId, query.status, query.limit, decodeCursor(query.cursor));
+    return toPage(rows, query.limit, toRun);
+  }
+
+  async cancelRun(userId: string, id: string): Promise<RunResponseDto> {
+    const cancelled = await this.repo.cancelRun(userId, id);
+    const run = await this.findRun(userId, id);
+    if (!cancelled)
+      throw new DomainError('CONFLICT', `Run ${id} is ${run.status}; only a running run can be cancelled`);
+    return toRun(run);
+  }
+
+  private async find(userId: string, id: string): Promise<PipelineRow> {
+    const row = await this.repo.find(userId, id);
+    if (!row) throw new NotFoundError('Pipeline');
+    return row;
+  }
+
+  private async findRun(userId: string, id: string): Promise<RunRow> {
+    const row = await this.repo.findRun(userId, id);
+    if (!row) throw new NotFoundError('Pipeline run');
+    return row;
+  }
+
+  private paramValidator(name: string, schema: Record<string, unknown>): ValidateFunction {
+    let validate = this.paramValidators.get(name);
+    if (!validate) {
+      const { required: _required, ...relaxed } = schema;
+      validate = this.ajv.compile(relaxed);
+      this.paramValidators.set(name, validate);
+    }
+    return validate;
+  }
+}

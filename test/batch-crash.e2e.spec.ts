@@ -1,0 +1,98 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
+import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { freePort } from './helpers/ports.js';
+import { startService, waitForReady, type ServiceProcess } from './helpers/process.js';
+import { Receiver } from './helpers/receiver.js';
+
+const ITEMS = 80;
+
+/** A worker process killed with SIGKILL in the middle of a batch: the batch still ends right, once. */
+describe('worker killed mid-batch', () => {
+  let db: TestDatabase;
+  let api: TestApp;
+  let user: TestUser;
+  let receiver: Receiver;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    receiver = await Receiver.start();
+    api = await startTestApp({ ROLE: 'api', WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32' }, db);
+    user = await createUser(db, { tier: 'pro' });
+  });
+  afterAll(async () => {
+    await api.app.close();
+    await receiver.close();
+    await db.drop();
+  });
+
+  async function worker(): Promise<ServiceProcess> {
+    const port = await freePort();
+    const service = startService({
+      DATABASE_URL: db.url,
+      ROLE: 'worker',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ADMIN_API_KEY: 'batch-crash-admin-key-0123456789abcdefghijk',
+      WORKER_CONCURRENCY: '10',
+      WORKER_POLL_INTERVAL_MS: '100',
+      WORKER_LEASE_MS: '2000',
+      WORKER_SWEEP_INTERVAL_MS: '300',
+      WEBHOOK_ALLOW_HTTP: 'true',
+      WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
+      WEBHOOK_POLL_INTERVAL_MS: '100',
+      LOG_LEVEL: 'warn',
+    });
+    await waitForReady(port, service);
+    return service;
+  }
+
+  const counts = async (batchId: string) =>
+    (await api.request({ method: 'GET', url: `/api/v1/batches/${batchId}`, key: user.key })).body;
+
+  it('completes with correct counts and exactly one batch.completed', async () => {
+    const hook = await api.request({
+      method: 'POST',
+      url: '/api/v1/webhooks',
+      key: user.key,
+      body: { url: `${receiver.url}/batch`, events: ['batch.completed'] },
+    });
+    expect(hook.status).toBe(201);
+    const items = Array.from({ length: ITEMS }, (_, i) => ({ customId: `i${i}`, type: 'sleep', input: { ms: 150 } }));
+    const batch = await api.request({ method: 'POST', url: '/api/v1/batches', key: user.key, body: { items } });
+    expect(batch.status).toBe(201);
+    const id = batch.body.id;
+
+    const first = await worker();
+    await expect
+      .poll(async () => (await counts(id)).counts.completed, { timeout: 20_000, interval: 50 })
+      .toBeGreaterThan(10);
+    expect((await counts(id)).counts.running).toBeGreaterThan(0);
+    process.kill(first.pid, 'SIGKILL');
+    await first.exited;
+
+    const second = await worker();
+    try {
+      await expect.poll(async () => (await counts(id)).status, { timeout: 30_000, interval: 100 }).toBe('completed');
+      const done = await counts(id);
+      expect(done.counts).toEqual({ total: ITEMS, queued: 0, running: 0, completed: ITEMS, failed: 0, cancelled: 0 });
+      const results = await db.pool.query(
+        `SELECT count(DISTINCT r.job_id)::int AS n FROM results r JOIN jobs j ON j.id = r.job_id WHERE j.batch_id = $1`,
+        [id],
+      );
+      expect(results.rows[0].n).toBe(ITEMS);
+      await expect.poll(() => receiver.at('/batch').length, { timeout: 10_000 }).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 1000)); // several sweeps later: still one event
+      const events = await db.pool.query(
+        `SELECT count(*)::int AS n FROM webhook_events WHERE type = 'batch.completed'`,
+      );
+      expect(events.rows[0].n).toBe(1);
+      const ids = new Set(receiver.at('/batch').map((r) => r.headers['webhook-id']));
+      expect(ids.size).toBe(1);
+      expect(JSON.parse(receiver.at('/batch')[0].body).data.counts.completed).toBe(ITEMS);
+    } finally {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    }
+  });
+});
