@@ -265,3 +265,32 @@ describe('batches', () => {
     expect(list.body.data.map((b: any) => b.id)).not.toContain(id);
   });
 });
+
+describe('batch body limit', () => {
+  it('an NDJSON body over BATCH_BODY_LIMIT_BYTES is a 413 and creates nothing', async () => {
+    const t = await startTestApp({ BATCH_BODY_LIMIT_BYTES: '4096', ROLE: 'api' });
+    try {
+      const user = await createUser(t.db, { tier: 'pro' });
+      const line = JSON.stringify({ type: 'echo', input: { pad: 'x'.repeat(100) } });
+      const res = await t.request({
+        method: 'POST',
+        url: '/api/v1/batches',
+        key: user.key,
+        payload: Array.from({ length: 100 }, () => line).join('\n'),
+        headers: { 'content-type': 'application/x-ndjson' },
+      });
+      expect(res.status).toBe(413);
+      expect(res.body.code).toBe('PAYLOAD_TOO_LARGE');
+      const big = await t.request({
+        method: 'POST',
+        url: '/api/v1/batches',
+        key: user.key,
+        body: { items: Array.from({ length: 100 }, () => JSON.parse(line)) },
+      });
+      expect(big.status).toBe(413);
+      expect((await t.db.pool.query(`SELECT count(*)::int AS n FROM jobs`)).rows[0].n).toBe(0);
+    } finally {
+      await t.close();
+    }
+  });
+});
