@@ -321,6 +321,8 @@ async function main(): Promise<void> {
       },
       notes: [
         `Database: ${db.source}.`,
+        `Graphile Worker is pinned to ${GRAPHILE_VERSION}: 0.18 needs Node >= 22.18, and both sides run on the ` +
+          'project’s Node 20 here (CI also runs the tests on Node 24).',
         'Clock: PostgreSQL now() for both systems. Conveyor drain = max(finished_at) − min(started_at) over ' +
           'the jobs (started_at is set by the claim, finished_at by the completion). Graphile Worker deletes ' +
           'completed jobs, so its drain runs from the first `job:start` event (get_job returned the first ' +
