@@ -197,6 +197,11 @@ describe('batches', () => {
     expect(failedOnly.text.trim().split('\n')).toHaveLength(1);
     const bad = await t.request({ method: 'GET', url: `/api/v1/batches/${id}/results?format=xml`, key: pro.key });
     expect(bad.status).toBe(422);
+
+    // The batch has ended: its failed job cannot be retried (its counts and batch.completed are final).
+    const retry = await t.request({ method: 'POST', url: `/api/v1/jobs/${lines[2].jobId}/retry`, key: pro.key });
+    expect(retry.status).toBe(409);
+    expect(retry.body.detail).toContain('batch that has ended');
   });
 
   it('shows progress while running, and cancel ends it cancelled with right counts', async () => {

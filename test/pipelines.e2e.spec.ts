@@ -160,6 +160,8 @@ describe('pipelines', () => {
     expect(run.steps[2].jobId).toBeNull();
     expect(run.error).toMatchObject({ code: 'STEP_FAILED', step: 1 });
     expect(run.error.jobError.code).toBe('INVALID_INPUT');
+    const retry = await t.request({ method: 'POST', url: `/api/v1/jobs/${run.steps[1].jobId}/retry`, key: alice.key });
+    expect(retry.status).toBe(409); // the run has failed; its outcome is final
     await new Promise((r) => setTimeout(r, 400));
     const jobs = await t.db.pool.query(`SELECT count(*)::int AS n FROM jobs WHERE pipeline_run_id = $1`, [run.id]);
     expect(jobs.rows[0].n).toBe(2);

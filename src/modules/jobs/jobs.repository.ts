@@ -171,13 +171,19 @@ export class JobsRepository {
     return rows[0];
   }
 
-  /** failed|cancelled → queued, with a fresh set of attempts. */
+  /** failed|cancelled → queued, with a fresh set of attempts (not in an ended batch or pipeline run). */
   async retry(userId: string, id: string): Promise<JobRow | undefined> {
     const rows: JobRow[] = await this.db.query(
       `WITH retried AS (
          UPDATE jobs SET status = 'queued', attempts = 0, error = NULL, run_at = now(), started_at = NULL,
                 finished_at = NULL, updated_at = now()
           WHERE id = $1 AND user_id = $2 AND status IN ('failed', 'cancelled')
+            -- A job of a batch or pipeline run that has ended stays as it ended: the batch's
+            -- counts and its one batch.completed, or the run's outcome, are final.
+            AND (batch_id IS NULL OR EXISTS (
+                  SELECT 1 FROM batches b WHERE b.id = jobs.batch_id AND b.status = 'in_progress'))
+            AND (pipeline_run_id IS NULL OR EXISTS (
+                  SELECT 1 FROM pipeline_jobs r WHERE r.id = jobs.pipeline_run_id AND r.status = 'running'))
           RETURNING *)
        SELECT ${JOB_COLUMNS}, pg_notify('${JOBS_CHANNEL}', '') FROM retried`,
       [id, userId],

@@ -110,6 +110,12 @@ export class JobsService {
     const row = await this.jobs.retry(userId, id);
     if (row) return toJobResponse(row);
     const job = await this.find(userId, id);
+    if ((job.status === 'failed' || job.status === 'cancelled') && (job.batch_id || job.pipeline_run_id)) {
+      throw new DomainError(
+        'JOB_NOT_CANCELLABLE',
+        `Job ${id} belongs to a ${job.batch_id ? 'batch' : 'pipeline run'} that has ended; its outcome is final`,
+      );
+    }
     throw new DomainError(
       'JOB_NOT_CANCELLABLE',
       `Job ${id} is ${job.status}; only failed or cancelled jobs can be retried`,
