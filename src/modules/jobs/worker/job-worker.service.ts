@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { Waker } from '../../../common/loop/waker.js';
 import { AppConfig } from '../../../config/config.js';
 import { PgListener } from '../../../database/pg-listener.js';
 import { JobError, type JobType } from '../job-types/job-type.js';
@@ -49,10 +50,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
   readonly workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly inFlight = new Map<string, InFlight>();
   private running = false;
-  /** Ends the current sleep; set only while the loop sleeps. */
-  private sleeper: (() => void) | undefined;
-  /** A wake-up that came while the loop was busy claiming: the next sleep is skipped. */
-  private wakePending = false;
+  private readonly waker = new Waker();
   private loop: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
   private sweeping = false;
@@ -105,7 +103,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
   private async run(): Promise<void> {
     const { concurrency, pollIntervalMs, leaseMs } = this.config.worker;
     while (this.running) {
-      this.wakePending = false;
+      this.waker.startRound();
       const free = concurrency - this.inFlight.size;
       let claimed: ClaimedJob[] = [];
       if (free > 0) {
@@ -118,22 +116,14 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
       }
       // A full batch means more may be waiting: claim again at once. Otherwise sleep until
       // a NOTIFY, a finished job frees a slot, or the poll interval passes.
-      if ((claimed.length === free && free > 0) || this.wakePending) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollIntervalMs);
-        this.sleeper = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.sleeper = undefined;
+      if (claimed.length === free && free > 0) continue;
+      await this.waker.sleep(pollIntervalMs);
     }
   }
 
   /** Wakes the claim loop now, or right after the claim in progress (a NOTIFY then is not lost). */
   private wake(): void {
-    if (this.sleeper) this.sleeper();
-    else this.wakePending = true;
+    this.waker.wake();
   }
 
   private start(job: ClaimedJob): void {

@@ -2,6 +2,7 @@ import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationB
 import { SecretBox } from '../../../common/crypto/secret-box.js';
 import { HttpTimeoutError } from '../../../common/net/http-client.js';
 import { guardedFetch, SsrfBlockedError } from '../../../common/net/ssrf-guard.js';
+import { Waker } from '../../../common/loop/waker.js';
 import { APP_VERSION, AppConfig } from '../../../config/config.js';
 import { PgListener } from '../../../database/pg-listener.js';
 import { toEventId } from '../event-catalog.js';
@@ -34,8 +35,7 @@ export class WebhookDispatcherService implements OnApplicationBootstrap, BeforeA
   private readonly perEndpoint = new Map<string, number>();
   private running = false;
   private loop: Promise<void> | undefined;
-  private sleeper: (() => void) | undefined;
-  private wakePending = false;
+  private readonly waker = new Waker();
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(
@@ -68,7 +68,7 @@ export class WebhookDispatcherService implements OnApplicationBootstrap, BeforeA
   private async run(): Promise<void> {
     const { concurrency, maxInFlightPerEndpoint, pollIntervalMs, timeoutMs } = this.config.webhooks;
     while (this.running) {
-      this.wakePending = false;
+      this.waker.startRound();
       const free = concurrency - this.inFlight.size;
       let claimed: ClaimedDelivery[] = [];
       if (free > 0) {
@@ -92,21 +92,13 @@ export class WebhookDispatcherService implements OnApplicationBootstrap, BeforeA
         }
         for (const delivery of claimed) this.start(delivery);
       }
-      if ((claimed.length === free && free > 0) || this.wakePending) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollIntervalMs);
-        this.sleeper = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.sleeper = undefined;
+      if (claimed.length === free && free > 0) continue;
+      await this.waker.sleep(pollIntervalMs);
     }
   }
 
   private wake(): void {
-    if (this.sleeper) this.sleeper();
-    else this.wakePending = true;
+    this.waker.wake();
   }
 
   /** Wakes the loop when a retry falls due before the next poll would find it. */
