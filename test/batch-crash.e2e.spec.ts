@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
-import { freePort } from './helpers/ports.js';
-import { startService, waitForReady, type ServiceProcess } from './helpers/process.js';
+import { startWorkerProcess, type ServiceProcess } from './helpers/process.js';
 import { Receiver } from './helpers/receiver.js';
 
 const ITEMS = 80;
@@ -26,26 +25,7 @@ describe('worker killed mid-batch', () => {
     await db.drop();
   });
 
-  async function worker(): Promise<ServiceProcess> {
-    const port = await freePort();
-    const service = startService({
-      DATABASE_URL: db.url,
-      ROLE: 'worker',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ADMIN_API_KEY: 'batch-crash-admin-key-0123456789abcdefghijk',
-      WORKER_CONCURRENCY: '10',
-      WORKER_POLL_INTERVAL_MS: '100',
-      WORKER_LEASE_MS: '2000',
-      WORKER_SWEEP_INTERVAL_MS: '300',
-      WEBHOOK_ALLOW_HTTP: 'true',
-      WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
-      WEBHOOK_POLL_INTERVAL_MS: '100',
-      LOG_LEVEL: 'warn',
-    });
-    await waitForReady(port, service);
-    return service;
-  }
+  const worker = (): Promise<ServiceProcess> => startWorkerProcess(db.url, { WORKER_CONCURRENCY: '10' });
 
   const counts = async (batchId: string) =>
     (await api.request({ method: 'GET', url: `/api/v1/batches/${batchId}`, key: user.key })).body;

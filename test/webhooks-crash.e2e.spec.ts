@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
-import { freePort } from './helpers/ports.js';
-import { startService, waitForReady, type ServiceProcess } from './helpers/process.js';
+import { startWorkerProcess, type ServiceProcess } from './helpers/process.js';
 import { Receiver } from './helpers/receiver.js';
 
 const EVENTS = 2000;
@@ -47,24 +46,8 @@ describe('webhook dispatcher killed mid-delivery', () => {
     await db.drop();
   });
 
-  async function dispatcher(): Promise<ServiceProcess> {
-    const port = await freePort();
-    const service = startService({
-      DATABASE_URL: db.url,
-      ROLE: 'worker',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ADMIN_API_KEY: 'webhook-crash-admin-key-0123456789abcdefgh',
-      WEBHOOK_ALLOW_HTTP: 'true',
-      WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
-      WEBHOOK_TIMEOUT_MS: '1000',
-      WEBHOOK_POLL_INTERVAL_MS: '100',
-      WEBHOOK_CONCURRENCY: '20',
-      LOG_LEVEL: 'warn',
-    });
-    await waitForReady(port, service);
-    return service;
-  }
+  const dispatcher = (): Promise<ServiceProcess> =>
+    startWorkerProcess(db.url, { WEBHOOK_TIMEOUT_MS: '1000', WEBHOOK_CONCURRENCY: '20' });
 
   const receivedIds = (): Set<string> => new Set(receiver.requests.map((r) => r.headers['webhook-id']));
 

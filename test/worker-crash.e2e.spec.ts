@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
-import { freePort } from './helpers/ports.js';
-import { startService, waitForReady, type ServiceProcess } from './helpers/process.js';
+import { startWorkerProcess, type ServiceProcess } from './helpers/process.js';
 
 /** Worker processes started from the built service, killed and stopped for real, by pid. */
 describe('worker processes', () => {
@@ -15,24 +14,8 @@ describe('worker processes', () => {
   });
   afterAll(async () => db.drop());
 
-  async function worker(extra: Record<string, string> = {}): Promise<ServiceProcess> {
-    const port = await freePort();
-    const service = startService({
-      DATABASE_URL: db.url,
-      ROLE: 'worker',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ADMIN_API_KEY: 'worker-test-admin-key-0123456789abcdefghij',
-      WORKER_CONCURRENCY: '20',
-      WORKER_POLL_INTERVAL_MS: '100',
-      WORKER_LEASE_MS: '2000',
-      WORKER_SWEEP_INTERVAL_MS: '300',
-      LOG_LEVEL: 'warn',
-      ...extra,
-    });
-    await waitForReady(port, service);
-    return service;
-  }
+  const worker = (extra: Record<string, string> = {}): Promise<ServiceProcess> =>
+    startWorkerProcess(db.url, { WORKER_CONCURRENCY: '20', ...extra });
 
   async function enqueue(n: number, type: string, input: unknown): Promise<void> {
     await db.pool.query(

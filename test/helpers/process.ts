@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
+import { freePort } from './ports.js';
 
 // `npm test` builds first, so this is the code under test, compiled as `npm start` runs it.
 export const MAIN = path.resolve('dist/src/main.js');
@@ -53,4 +54,32 @@ export async function waitForReady(port: number, service: ServiceProcess, timeou
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`not ready in ${timeoutMs} ms:\n${service.output()}`);
+}
+
+/**
+ * A ready ROLE=worker process (job worker and webhook dispatcher) on `databaseUrl`, with short
+ * poll, lease and sweep intervals and a receiver on 127.0.0.1 allowed; `env` overrides.
+ */
+export async function startWorkerProcess(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Promise<ServiceProcess> {
+  const port = await freePort();
+  const service = startService({
+    DATABASE_URL: databaseUrl,
+    ROLE: 'worker',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ADMIN_API_KEY: 'test-worker-admin-key-0123456789abcdefghijkl',
+    WORKER_POLL_INTERVAL_MS: '100',
+    WORKER_LEASE_MS: '2000',
+    WORKER_SWEEP_INTERVAL_MS: '300',
+    WEBHOOK_ALLOW_HTTP: 'true',
+    WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
+    WEBHOOK_POLL_INTERVAL_MS: '100',
+    LOG_LEVEL: 'warn',
+    ...env,
+  });
+  await waitForReady(port, service);
+  return service;
 }
