@@ -51,6 +51,8 @@ export async function createApp(
   server.addHook('onRoute', (route) => {
     if (route.url === BATCHES_ROUTE && route.method === 'POST') route.bodyLimit = config.batches.bodyLimitBytes;
   });
+  // Fastify parses text/plain by default; no route takes it, so it must be a 415, not a 422 later.
+  server.removeContentTypeParser('text/plain');
   server.addContentTypeParser('application/x-ndjson', (request, payload, done) => {
     if (request.routeOptions.url === BATCHES_ROUTE && request.method === 'POST') return done(null, payload);
     done(new DomainError('UNSUPPORTED_MEDIA_TYPE', 'Only POST /batches accepts application/x-ndjson'));

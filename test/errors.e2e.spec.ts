@@ -52,6 +52,15 @@ describe('errors and validation', () => {
       headers: { 'content-type': 'text/csv' },
     });
     expectProblem(res, 415, 'UNSUPPORTED_MEDIA_TYPE');
+    // text/plain too: Fastify would parse it by default and the body would only fail validation.
+    const plain = await t.request({
+      method: 'POST',
+      url: '/api/v1/admin/users',
+      key: admin.key,
+      payload: '{"name":"x","email":"plain@example.com"}',
+      headers: { 'content-type': 'text/plain' },
+    });
+    expectProblem(plain, 415, 'UNSUPPORTED_MEDIA_TYPE');
   });
 
   it('a body over the configured limit is 413 PAYLOAD_TOO_LARGE', async () => {

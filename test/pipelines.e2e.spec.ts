@@ -215,6 +215,27 @@ describe('pipelines', () => {
     expect(again.status).toBe(409);
   });
 
+  it('cancelling the current step’s job itself ends the run as cancelled', async () => {
+    const pipelineId = await define(alice, [{ type: 'sleep', params: { ms: 3000 } }, { type: 'echo' }]);
+    const started = await start(alice, pipelineId, {});
+    const jobId = started.steps[0].jobId;
+    const cancel = await t.request({ method: 'POST', url: `/api/v1/jobs/${jobId}/cancel`, key: alice.key });
+    expect(cancel.status).toBe(200);
+    const run = await runUntil(alice, started.id, ['cancelled']);
+    expect(run.steps.map((s: any) => s.status)).toEqual(['cancelled', 'pending']);
+  });
+
+  it('step params the type does not allow are refused, naming the property', async () => {
+    const res = await t.request({
+      method: 'POST',
+      url: '/api/v1/pipelines',
+      key: alice.key,
+      body: { name: 'x', steps: [{ type: 'hash', params: { algorithm: 'sha256', extra: 1 } }] },
+    });
+    expect(res.status).toBe(422);
+    expect(res.body.errors[0].field).toBe('steps[0].params.extra');
+  });
+
   it('lists runs newest first, filtered by status', async () => {
     const all = await t.request({ method: 'GET', url: '/api/v1/pipeline-runs?limit=100', key: alice.key });
     expect(all.status).toBe(200);

@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { Keyset } from '../../common/pagination/pagination.js';
 import { FINISH_BATCHES_SQL } from '../batches/batch.sql.js';
+import { STOP_RUNS_SQL } from '../pipelines/pipeline.sql.js';
 import { eventType, jobEventData, outboxCtes } from '../webhooks/outbox.js';
 
 export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -194,5 +195,10 @@ export class JobsRepository {
   /** Ends the batch if this was its last queued or running job (see FINISH_BATCHES_SQL). */
   async finishBatch(batchId: string): Promise<void> {
     await this.db.query(FINISH_BATCHES_SQL, [[batchId]]);
+  }
+
+  /** Ends the pipeline run whose current step this cancelled job was (see STOP_RUNS_SQL). */
+  async stopRun(runId: string): Promise<void> {
+    await this.db.query(STOP_RUNS_SQL, [[runId]]);
   }
 }

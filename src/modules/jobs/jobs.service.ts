@@ -97,6 +97,7 @@ export class JobsService {
     const row = await this.jobs.cancel(userId, id);
     if (row) {
       if (row.batch_id) await this.jobs.finishBatch(row.batch_id); // it may have been the batch's last job
+      if (row.pipeline_run_id) await this.jobs.stopRun(row.pipeline_run_id); // the run cannot go on without it
       return toJobResponse(row);
     }
     const job = await this.find(userId, id);

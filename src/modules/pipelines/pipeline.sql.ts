@@ -64,22 +64,25 @@ export const COMPLETE_STEP_SQL = `
     FROM done d`;
 
 /**
- * Fails the running runs (of `$1`, or all when NULL) whose current step's job has failed for
- * good, with pipeline.failed; exactly once thanks to the status re-check. Run after the step's
- * failure committed, and by the sweeper as a repair pass.
+ * Ends the running runs (of `$1`, or all when NULL) whose current step's job has ended without
+ * completing: `failed` (with error STEP_FAILED and pipeline.failed) when the step failed for
+ * good, `cancelled` when the step's job was cancelled on its own (POST /jobs/{id}/cancel).
+ * Exactly once thanks to the status re-check. Run after the step's failure or cancel committed,
+ * and by the sweeper as a repair pass (index pipeline_jobs_running).
  */
-export const FAIL_RUNS_SQL = `
-  WITH failed AS (
+export const STOP_RUNS_SQL = `
+  WITH stopped AS (
     UPDATE pipeline_jobs r
-       SET status = 'failed', finished_at = now(), updated_at = now(),
-           error = jsonb_build_object('code', 'STEP_FAILED',
+       SET status = CASE WHEN j.status = 'failed' THEN 'failed' ELSE 'cancelled' END,
+           finished_at = now(), updated_at = now(),
+           error = CASE WHEN j.status = 'failed' THEN jsonb_build_object('code', 'STEP_FAILED',
              'message', 'Step ' || (r.current_step + 1) || ' (' || (r.steps -> r.current_step ->> 'type') || ') failed: '
                         || coalesce(j.error ->> 'message', 'no message'),
-             'step', r.current_step, 'jobId', j.id, 'jobError', j.error)
+             'step', r.current_step, 'jobId', j.id, 'jobError', j.error) END
       FROM jobs j
      WHERE ($1::uuid[] IS NULL OR r.id = ANY($1::uuid[]))
        AND r.status = 'running'
-       AND j.pipeline_run_id = r.id AND j.pipeline_step = r.current_step AND j.status = 'failed'
+       AND j.pipeline_run_id = r.id AND j.pipeline_step = r.current_step AND j.status IN ('failed', 'cancelled')
     RETURNING r.*),
-  ${outboxCtes('failed', eventType('pipeline.failed'), runEventData('s'))}
-  SELECT id FROM failed`;
+  ${outboxCtes('stopped', `CASE WHEN s.status = 'failed' THEN ${eventType('pipeline.failed')} END`, runEventData('s'))}
+  SELECT id, status FROM stopped`;

@@ -156,8 +156,15 @@ export class PipelinesRepository {
 
   /** running → cancelled, cancelling its queued or running step (whose handler is told to abort). */
   async cancelRun(userId: string, id: string): Promise<boolean> {
-    const rows: unknown[] = await this.db.query(
-      `WITH run AS (
+    return this.db.transaction(async (tx) => {
+      // Lock the step's job before the run: the order a completing step takes (job, then run),
+      // so a cancel racing a completion waits instead of deadlocking.
+      await tx.query(
+        `SELECT id FROM jobs WHERE pipeline_run_id = $1 AND user_id = $2 AND status IN ('queued', 'running') FOR UPDATE`,
+        [id, userId],
+      );
+      const rows: unknown[] = await tx.query(
+        `WITH run AS (
          UPDATE pipeline_jobs SET status = 'cancelled', finished_at = now(), updated_at = now()
           WHERE id = $1 AND user_id = $2 AND status = 'running' RETURNING id),
        running AS (SELECT id FROM jobs WHERE pipeline_run_id = $1 AND status = 'running'),
@@ -168,8 +175,9 @@ export class PipelinesRepository {
          RETURNING *),
        ${outboxCtes('cancelled', eventType('job.cancelled'), jobEventData('s'))}
        SELECT run.id, (SELECT count(pg_notify('${JOB_CANCEL_CHANNEL}', id::text)) FROM running) FROM run`,
-      [id, userId],
-    );
-    return rows.length > 0;
+        [id, userId],
+      );
+      return rows.length > 0;
+    });
   }
 }

@@ -1,5 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import { Ajv, type ValidateFunction } from 'ajv';
 import {
   DomainError,
   NotFoundError,
@@ -60,10 +59,6 @@ function merge(previous: unknown, params: Record<string, unknown> | undefined): 
 
 @Injectable()
 export class PipelinesService {
-  /** Per type: its input schema without `required`, to check a step's params on their own. */
-  private readonly paramValidators = new Map<string, ValidateFunction>();
-  private readonly ajv = new Ajv({ allErrors: true, strict: false });
-
   constructor(
     private readonly repo: PipelinesRepository,
     private readonly types: JobTypeRegistry,
@@ -82,14 +77,8 @@ export class PipelinesService {
         errors.push({ field: `steps[${i}].type`, message: `unknown job type "${step.type}"` });
         return;
       }
-      const validate = this.paramValidator(type.name, type.inputSchema);
-      if (!validate(step.params ?? {})) {
-        for (const e of validate.errors ?? []) {
-          errors.push({
-            field: `steps[${i}].params${e.instancePath.replace(/\//g, '.')}`,
-            message: e.message ?? 'is invalid',
-          });
-        }
+      for (const e of this.types.validateParams(type.name, step.params ?? {})) {
+        errors.push({ field: `steps[${i}].${e.field}`, message: e.message });
       }
     });
     if (errors.length) throw new ValidationFailedError(errors, 'The pipeline is invalid');
@@ -153,15 +142,5 @@ export class PipelinesService {
     const row = await this.repo.findRun(userId, id);
     if (!row) throw new NotFoundError('Pipeline run');
     return row;
-  }
-
-  private paramValidator(name: string, schema: Record<string, unknown>): ValidateFunction {
-    let validate = this.paramValidators.get(name);
-    if (!validate) {
-      const { required: _required, ...relaxed } = schema;
-      validate = this.ajv.compile(relaxed);
-      this.paramValidators.set(name, validate);
-    }
-    return validate;
   }
 }

@@ -119,7 +119,8 @@ export interface EventTypeInfo {
 
 export const EVENT_CATALOG = {
   'job.created': {
-    description: 'A job was accepted (POST /jobs, a batch, or a pipeline step).',
+    description:
+      'A job was accepted: POST /jobs, or a pipeline step starting. (Batch items are announced by batch.created.)',
     schema: jobSchema(),
     example: exampleJob,
   },

@@ -119,6 +119,29 @@ describe('JobTypeRegistry', () => {
     expect(fromYaml.validateOutput('pdf.render', {})).toMatch(/output.pages is required/);
   });
 
+  it('checks pipeline params against the input schema without its required list, in the same dialect', () => {
+    const types = file('dialect.json', [
+      {
+        ...remoteEntry,
+        name: 'thumbs',
+        inputSchema: {
+          $schema: 'https://json-schema.org/draft/2020-12/schema',
+          type: 'object',
+          required: ['url', 'size'],
+          properties: { url: { type: 'string' }, size: { type: 'integer', minimum: 16 } },
+          additionalProperties: false,
+        },
+      },
+    ]);
+    const withTypes = registryWith({ JOB_TYPES_FILE: types });
+    expect(withTypes.validateParams('thumbs', { size: 64 })).toEqual([]); // url comes from the previous step
+    expect(withTypes.validateParams('thumbs', { size: 2 })).toEqual([
+      { field: 'params.size', message: 'must be >= 16' },
+    ]);
+    expect(withTypes.validateParams('thumbs', { colour: 'red' })).toHaveLength(1);
+    expect(withTypes.validateInput('thumbs', { size: 64 })).toEqual([{ field: 'input.url', message: 'is required' }]);
+  });
+
   it('stops start-up on duplicate names, within the file or against a built-in', () => {
     const twice = file('twice.json', [
       { ...remoteEntry, name: 'dup' },

@@ -14,7 +14,14 @@ import { formatPath, toSchemaIssues } from './schema-errors.js';
 interface RegisteredType {
   type: JobType;
   validateInput: ValidateFunction;
+  /** The input schema without its top-level `required`: for a pipeline step's partial params. */
+  validateParams: ValidateFunction;
   validateOutput?: ValidateFunction;
+}
+
+function withoutRequired(schema: Record<string, unknown>): Record<string, unknown> {
+  const { required: _required, ...rest } = schema;
+  return rest;
 }
 
 /** The built-in job types, configured (http.request needs the SSRF policy). */
@@ -71,6 +78,7 @@ export class JobTypeRegistry {
       this.types.set(type.name, {
         type,
         validateInput: compile(type.inputSchema, 'inputSchema'),
+        validateParams: compile(withoutRequired(type.inputSchema), 'inputSchema'),
         validateOutput: type.outputSchema && compile(type.outputSchema, 'outputSchema'),
       });
     }
@@ -92,6 +100,21 @@ export class JobTypeRegistry {
     if (entry.validateInput(input)) return [];
     return toSchemaIssues(entry.validateInput.errors).map(({ path, message }) => ({
       field: formatPath('input', path),
+      message,
+    }));
+  }
+
+  /**
+   * A pipeline step's params against the type's input schema as far as they go: each property
+   * given is checked, but the top-level `required` ones are not demanded (the previous step's
+   * output supplies them). Violations as `{field: "params.algorithm", message}`.
+   */
+  validateParams(name: string, params: unknown): FieldError[] {
+    const entry = this.types.get(name);
+    if (!entry) return [{ field: 'type', message: `unknown job type "${name}"` }];
+    if (entry.validateParams(params)) return [];
+    return toSchemaIssues(entry.validateParams.errors).map(({ path, message }) => ({
+      field: formatPath('params', path),
       message,
     }));
   }

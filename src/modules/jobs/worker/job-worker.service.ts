@@ -241,7 +241,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
   private async failRun(job: ClaimedJob): Promise<void> {
     if (!job.pipeline_run_id) return;
     try {
-      await this.repo.failRuns([job.pipeline_run_id]);
+      await this.repo.stopRuns([job.pipeline_run_id]);
     } catch (error) {
       this.logger.warn({ err: error, runId: job.pipeline_run_id }, 'could not fail the pipeline run');
     }
@@ -273,8 +273,8 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
       // Batches whose last job ended in a worker that died before checking (or in a race).
       const finished = await this.repo.finishBatches();
       if (finished.length) this.logger.log({ batches: finished }, 'finished batches');
-      const failedRuns = await this.repo.failRuns();
-      if (failedRuns.length) this.logger.log({ runs: failedRuns }, 'failed pipeline runs');
+      const stoppedRuns = await this.repo.stopRuns();
+      if (stoppedRuns.length) this.logger.log({ runs: stoppedRuns }, 'ended pipeline runs');
       await this.purgeExpired();
     } catch (error) {
       this.logger.warn({ err: error }, 'sweep failed');

@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { preparedQuery } from '../../../database/prepared.js';
 import { FINISH_BATCHES_SQL } from '../../batches/batch.sql.js';
-import { COMPLETE_STEP_SQL, FAIL_RUNS_SQL } from '../../pipelines/pipeline.sql.js';
+import { COMPLETE_STEP_SQL, STOP_RUNS_SQL } from '../../pipelines/pipeline.sql.js';
 import { eventType, jobEventData, outboxCtes } from '../../webhooks/outbox.js';
 import { JOBS_CHANNEL } from '../jobs.repository.js';
 
@@ -224,8 +224,8 @@ export class WorkerRepository {
     return rows.length > 0;
   }
 
-  /** Fails the given running runs (all, when undefined) whose current step failed for good. */
-  async failRuns(runIds?: string[]): Promise<Array<{ id: string }>> {
-    return this.db.query(FAIL_RUNS_SQL, [runIds ?? null]);
+  /** Ends the given running runs (all, when undefined) whose current step failed or was cancelled. */
+  async stopRuns(runIds?: string[]): Promise<Array<{ id: string; status: string }>> {
+    return this.db.query(STOP_RUNS_SQL, [runIds ?? null]);
   }
 }
