@@ -15,9 +15,6 @@ interface InFlight {
   done: Promise<void>;
 }
 
-const PURGE_BATCH = 1000;
-const PURGE_BATCHES_PER_SWEEP = 10;
-
 /** Thrown into a handler's signal: why the attempt was aborted decides what happens to the job. */
 class AbortReason extends Error {
   constructor(
@@ -38,7 +35,8 @@ export function backoffMs(type: Pick<JobType, 'backoff'>, attempt: number, rando
  * The job worker (ROLE=worker or all). The `jobs` table is the queue:
  * - claims due jobs with FOR UPDATE SKIP LOCKED, as many as free slots (WORKER_CONCURRENCY);
  * - wakes on NOTIFY conveyor_jobs, and polls every WORKER_POLL_INTERVAL_MS in case one is missed;
- * - holds a lease renewed every third of WORKER_LEASE_MS; a sweeper re-queues expired leases;
+ * - holds a lease renewed every third of WORKER_LEASE_MS (QueueSweeperService re-queues the
+ *   jobs of a worker that stopped renewing);
  * - aborts a handler on timeout, on cancel (NOTIFY conveyor_job_cancel) and when its lease is lost;
  * - on shutdown stops claiming, lets in-flight jobs finish for WORKER_SHUTDOWN_GRACE_MS, then
  *   aborts and releases the rest to `queued`, so no job is left `running`.
@@ -53,7 +51,6 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
   private readonly waker = new Waker();
   private loop: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
-  private sweeping = false;
 
   constructor(
     private readonly config: AppConfig,
@@ -71,9 +68,8 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
     await this.listener.subscribe(JOB_CANCEL_CHANNEL, (id) =>
       this.inFlight.get(id)?.controller.abort(new AbortReason('cancelled', 'job cancelled')),
     );
-    const { leaseMs, sweepIntervalMs } = this.config.worker;
+    const { leaseMs } = this.config.worker;
     this.timers.push(setInterval(() => void this.heartbeat(), Math.max(250, Math.floor(leaseMs / 3))));
-    this.timers.push(setInterval(() => void this.sweep(), sweepIntervalMs));
     this.loop = this.run();
     this.logger.log({ workerId: this.workerId, concurrency: this.config.worker.concurrency }, 'job worker started');
   }
@@ -259,49 +255,5 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
     } catch (error) {
       this.logger.warn({ err: error }, 'heartbeat failed; leases may expire');
     }
-  }
-
-  private async sweep(): Promise<void> {
-    if (this.sweeping) return; // a long purge must not overlap the next tick
-    this.sweeping = true;
-    try {
-      const swept = await this.repo.sweepExpired();
-      if (swept.length) {
-        this.logger.warn({ jobs: swept }, 're-queued jobs whose lease expired');
-        this.wake();
-      }
-      // Batches whose last job ended in a worker that died before checking (or in a race).
-      const finished = await this.repo.finishBatches();
-      if (finished.length) this.logger.log({ batches: finished }, 'finished batches');
-      const stoppedRuns = await this.repo.stopRuns();
-      if (stoppedRuns.length) this.logger.log({ runs: stoppedRuns }, 'ended pipeline runs');
-      await this.purgeExpired();
-    } catch (error) {
-      this.logger.warn({ err: error }, 'sweep failed');
-    } finally {
-      this.sweeping = false;
-    }
-  }
-
-  /**
-   * Retention (JOB_RETENTION_DAYS, RESULT_RETENTION_DAYS; 0 keeps forever): deletes in batches of
-   * PURGE_BATCH rows, at most PURGE_BATCHES_PER_SWEEP per tick, so a large backlog drains over
-   * several ticks instead of holding locks and I/O in one long statement.
-   */
-  private async purgeExpired(): Promise<void> {
-    const { jobDays, resultDays } = this.config.retention;
-    const daysAgo = (days: number): Date => new Date(Date.now() - days * 86_400_000);
-    const purge = async (what: string, days: number, fn: (cutoff: Date, limit: number) => Promise<number>) => {
-      if (days <= 0) return;
-      let total = 0;
-      for (let i = 0; i < PURGE_BATCHES_PER_SWEEP; i += 1) {
-        const n = await fn(daysAgo(days), PURGE_BATCH);
-        total += n;
-        if (n < PURGE_BATCH) break;
-      }
-      if (total) this.logger.log({ deleted: total, retentionDays: days }, `purged expired ${what}`);
-    };
-    await purge('results', resultDays, (cutoff, limit) => this.repo.purgeResults(cutoff, limit));
-    await purge('jobs', jobDays, (cutoff, limit) => this.repo.purgeJobs(cutoff, limit));
   }
 }

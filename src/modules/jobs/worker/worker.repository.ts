@@ -167,7 +167,9 @@ export class WorkerRepository {
             AND status = 'running' AND lease_expires_at < now()
          RETURNING *),
        ${outboxCtes('swept', FAILED_EVENT, jobEventData('s'))}
-       SELECT id, status, batch_id, pipeline_run_id FROM swept`,
+       SELECT id, status, batch_id, pipeline_run_id,
+              CASE WHEN status = 'queued' THEN pg_notify('${JOBS_CHANNEL}', '') END
+         FROM swept`,
     );
   }
 
