@@ -68,24 +68,52 @@ async function embedded(): Promise<BenchDatabase> {
   };
 }
 
+/** Disposers of the databases still alive, oldest first. */
+const live = new Set<() => Promise<void>>();
+
+/** A signal drops every live database, newest first (a sibling before its server), then exits. */
+function onSignal(): void {
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  void (async () => {
+    for (const dispose of [...live].reverse()) await dispose().catch(() => undefined);
+  })().finally(() => process.exit(130));
+}
+
+function tracked(db: BenchDatabase): BenchDatabase {
+  let disposing: Promise<void> | undefined;
+  const dispose = (): Promise<void> => (disposing ??= db.dispose());
+  if (live.size === 0) {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  live.add(dispose);
+  return {
+    ...db,
+    dispose: async () => {
+      live.delete(dispose);
+      if (live.size === 0) {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+      await dispose();
+    },
+  };
+}
+
 /**
  * A fresh, empty database: on DATABASE_URL's server when set, else an embedded server. The
  * embedded server runs in its own process group and would outlive a killed bench, so a signal
  * (the runner's timeout, Ctrl-C) disposes of it before exiting.
  */
 export async function benchDatabase(): Promise<BenchDatabase> {
-  const db = process.env.DATABASE_URL ? await onServer(process.env.DATABASE_URL) : await embedded();
-  let disposing: Promise<void> | undefined;
-  const dispose = (): Promise<void> => (disposing ??= db.dispose());
-  const onSignal = (): void => void dispose().finally(() => process.exit(130));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return {
-    ...db,
-    dispose: async () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      await dispose();
-    },
-  };
+  return tracked(process.env.DATABASE_URL ? await onServer(process.env.DATABASE_URL) : await embedded());
+}
+
+/**
+ * Another fresh database on the same server as `db` (embedded or DATABASE_URL's), for a baseline
+ * that must not share tables with the measured run. Dispose of it before `db`.
+ */
+export async function siblingDatabase(db: BenchDatabase): Promise<BenchDatabase> {
+  return tracked({ ...(await onServer(db.url)), source: db.source });
 }

@@ -17,8 +17,13 @@ export interface ServiceProcess {
  * answers 200. The child is killed if this process exits or is signalled first (the runner's
  * timeout, Ctrl-C), so a failed or interrupted bench never leaves a worker behind.
  */
-export async function startService(env: Record<string, string>, port: number): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [MAIN], {
+export async function startService(
+  env: Record<string, string>,
+  port: number,
+  /** Node options before the script, e.g. GC_NODE_ARGS of rss.ts. */
+  nodeArgs: string[] = [],
+): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, MAIN], {
     env: { PATH: process.env.PATH ?? '', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
