@@ -142,6 +142,26 @@ describe('JobTypeRegistry', () => {
     expect(withTypes.validateInput('thumbs', { size: 64 })).toEqual([{ field: 'input.url', message: 'is required' }]);
   });
 
+  it('asserts JSON Schema formats in remote schemas (ajv-formats)', () => {
+    const types = file('formats.json', [
+      {
+        ...remoteEntry,
+        name: 'notify.email',
+        inputSchema: {
+          type: 'object',
+          required: ['to', 'at'],
+          properties: { to: { type: 'string', format: 'email' }, at: { type: 'string', format: 'date-time' } },
+        },
+      },
+    ]);
+    const withTypes = registryWith({ JOB_TYPES_FILE: types });
+    expect(withTypes.validateInput('notify.email', { to: 'ada@example.com', at: '2026-11-28T12:00:00Z' })).toEqual([]);
+    expect(withTypes.validateInput('notify.email', { to: 'not an address', at: 'tomorrow' })).toEqual([
+      { field: 'input.to', message: 'must match format "email"' },
+      { field: 'input.at', message: 'must match format "date-time"' },
+    ]);
+  });
+
   it('stops start-up on duplicate names, within the file or against a built-in', () => {
     const twice = file('twice.json', [
       { ...remoteEntry, name: 'dup' },

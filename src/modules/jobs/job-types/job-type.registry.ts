@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
 import { type FieldError } from '../../../common/errors/domain-error.js';
 import { AppConfig } from '../../../config/config.js';
 import { echoJobType } from './builtin/echo.job-type.js';
@@ -62,6 +63,8 @@ export class JobTypeRegistry {
         error: (...args: unknown[]) => this.logger.error(args.join(' ')),
       },
     });
+    // `format` (email, uri, date-time, uuid, …) is asserted, as operators writing remote schemas expect.
+    addFormats.default(ajv);
     for (const type of [...builtinJobTypes(config), ...loadRemoteJobTypes(config.jobTypes.file)]) {
       if (this.types.has(type.name)) {
         throw new Error(`Duplicate job type name "${type.name}" (JOB_TYPES_FILE may not redefine a type)`);
