@@ -36,8 +36,53 @@ export interface AttemptRecord {
   outcome: Outcome;
   /** The delivery's new status, and when pending, the wait before the next attempt. */
   next: { status: 'succeeded' | 'failed' } | { status: 'pending'; inMs: number };
-  disableAfterMs: number;
 }
+
+const DISABLE_AFTER = `make_interval(secs => $11::double precision / 1000)`;
+
+const RECORD_SQL = `
+  WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::int[], $5::int[], $6::text[], $7::text[],
+                         $8::text[], $9::double precision[], $10::text[])
+      AS r(delivery_id, webhook_id, attempted_at, status_code, duration_ms, error, response_body, next_status,
+           in_ms, outcome)),
+  attempt AS (
+    INSERT INTO webhook_delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_body)
+    SELECT delivery_id, attempted_at, status_code, duration_ms, error, response_body FROM input),
+  delivery AS (
+    UPDATE webhook_deliveries d
+       SET attempts = d.attempts + 1, status = i.next_status,
+           next_attempt_at = CASE WHEN i.next_status = 'pending'
+                                  THEN now() + make_interval(secs => i.in_ms / 1000) ELSE d.next_attempt_at END,
+           locked_until = NULL, last_status_code = i.status_code, last_error = i.error,
+           delivered_at = CASE WHEN i.next_status = 'succeeded' THEN now() END, updated_at = now()
+      FROM input i
+     WHERE d.id = i.delivery_id AND d.status = 'pending'),
+  health AS (
+    SELECT webhook_id,
+           CASE WHEN bool_or(outcome = 'gone') THEN 'gone' WHEN bool_or(outcome = 'ok') THEN 'ok' ELSE 'failed' END
+             AS outcome
+      FROM input GROUP BY webhook_id),
+  endpoint AS (
+    UPDATE webhooks w
+       SET failing_since = CASE WHEN h.outcome = 'ok' THEN NULL ELSE coalesce(w.failing_since, now()) END,
+           active = CASE WHEN h.outcome = 'gone' THEN false
+                         WHEN h.outcome = 'failed' AND w.failing_since < now() - ${DISABLE_AFTER} THEN false
+                         ELSE w.active END,
+           disabled_reason = CASE
+             WHEN h.outcome = 'gone' THEN 'The endpoint answered 410 Gone'
+             WHEN h.outcome = 'failed' AND w.failing_since < now() - ${DISABLE_AFTER}
+             THEN 'Failing continuously since ' || ${isoSql('w.failing_since')}
+             ELSE w.disabled_reason END,
+           updated_at = now()
+      FROM health h
+     WHERE w.id = h.webhook_id AND w.deleted_at IS NULL AND (
+           (h.outcome = 'ok' AND w.failing_since IS NOT NULL)
+        OR (h.outcome = 'gone' AND w.active)
+        OR (h.outcome = 'failed' AND (w.failing_since IS NULL
+              OR (w.active AND w.failing_since < now() - ${DISABLE_AFTER}))))
+    RETURNING w.id, w.active)
+  SELECT id FROM endpoint WHERE NOT active`;
 
 /** The dispatcher's SQL: claim due deliveries, record attempts, disable failing endpoints. */
 @Injectable()
@@ -103,59 +148,37 @@ export class DispatcherRepository {
   }
 
   /**
-   * One statement: the attempt row, the delivery's new state, and the endpoint's health. The
-   * endpoint row is written only when its state changes (first failure, recovery, disabling),
-   * so the happy path never contends on it. Returns whether the endpoint is still active.
+   * Records many attempts in one statement: the attempt rows, each delivery's new state, and the
+   * health of the endpoints involved. An endpoint row is written only when its state changes
+   * (first failure, recovery, disabling), so the happy path never contends on it; several
+   * attempts to one endpoint count as gone if any was 410, else ok if any succeeded, else failed.
+   * Returns the ids of the endpoints this disabled. Retried on a deadlock (two dispatchers
+   * changing the same endpoints' health in opposite orders): the statement is all or nothing.
    */
-  async record(r: AttemptRecord): Promise<{ endpointDisabled: boolean }> {
-    const inMs = r.next.status === 'pending' ? r.next.inMs : null;
-    const rows: Array<{ disabled: boolean | null }> = await this.db.query(
-      `WITH attempt AS (
-         INSERT INTO webhook_delivery_attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_body)
-         VALUES ($1, $2, $3, $4, $5, $6)),
-       delivery AS (
-         UPDATE webhook_deliveries
-            SET attempts = attempts + 1, status = $7,
-                next_attempt_at = CASE WHEN $7 = 'pending'
-                                       THEN now() + make_interval(secs => $8::double precision / 1000)
-                                       ELSE next_attempt_at END,
-                locked_until = NULL, last_status_code = $3, last_error = $5,
-                delivered_at = CASE WHEN $7 = 'succeeded' THEN now() END, updated_at = now()
-          WHERE id = $1 AND status = 'pending'),
-       endpoint AS (
-         UPDATE webhooks
-            SET failing_since = CASE WHEN $9 = 'ok' THEN NULL ELSE coalesce(failing_since, now()) END,
-                active = CASE WHEN $9 = 'gone' THEN false
-                              WHEN $9 = 'failed' AND failing_since < now() - make_interval(secs => $10::double precision / 1000)
-                              THEN false
-                              ELSE active END,
-                disabled_reason = CASE
-                  WHEN $9 = 'gone' THEN 'The endpoint answered 410 Gone'
-                  WHEN $9 = 'failed' AND failing_since < now() - make_interval(secs => $10::double precision / 1000)
-                  THEN 'Failing continuously since ' || ${isoSql('failing_since')}
-                  ELSE disabled_reason END,
-                updated_at = now()
-          WHERE id = $11 AND deleted_at IS NULL AND (
-                ($9 = 'ok' AND failing_since IS NOT NULL)
-             OR ($9 = 'gone' AND active)
-             OR ($9 = 'failed' AND (failing_since IS NULL
-                   OR (active AND failing_since < now() - make_interval(secs => $10::double precision / 1000)))))
-         RETURNING active)
-       SELECT NOT active AS disabled FROM endpoint`,
-      [
-        r.deliveryId,
-        r.attemptedAt,
-        r.statusCode,
-        r.durationMs,
-        r.error,
-        r.responseBody,
-        r.next.status,
-        inMs,
-        r.outcome,
-        r.disableAfterMs,
-        r.webhookId,
-      ],
-    );
-    return { endpointDisabled: rows[0]?.disabled === true };
+  async record(records: AttemptRecord[], disableAfterMs: number): Promise<Set<string>> {
+    const column = <T>(pick: (r: AttemptRecord) => T): T[] => records.map(pick);
+    const params = [
+      column((r) => r.deliveryId),
+      column((r) => r.webhookId),
+      column((r) => r.attemptedAt.toISOString()),
+      column((r) => r.statusCode),
+      column((r) => r.durationMs),
+      column((r) => r.error),
+      column((r) => r.responseBody),
+      column((r) => r.next.status),
+      column((r) => (r.next.status === 'pending' ? r.next.inMs : null)),
+      column((r) => r.outcome),
+      disableAfterMs,
+    ];
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const rows: Array<{ id: string }> = await this.db.query(RECORD_SQL, params);
+        return new Set(rows.map((r) => r.id));
+      } catch (error) {
+        const failure = error as { code?: string; driverError?: { code?: string } };
+        const code = failure.driverError?.code ?? failure.code;
+        if (attempt >= 3 || (code !== '40P01' && code !== '40001')) throw error;
+      }
+    }
   }
 }

@@ -9,6 +9,7 @@ import { toEventId } from '../event-catalog.js';
 import { WEBHOOKS_CHANNEL } from '../outbox.js';
 import { signatureHeader } from '../signing.js';
 import { WebhookUrlGuard } from '../webhook-url.guard.js';
+import { AttemptRecorder } from './attempt-recorder.js';
 import { DispatcherRepository, type ClaimedDelivery, type Outcome } from './dispatcher.repository.js';
 import { nextStep, parseRetryAfter } from './retry-policy.js';
 
@@ -36,6 +37,7 @@ export class WebhookDispatcherService implements OnApplicationBootstrap, BeforeA
   private running = false;
   private loop: Promise<void> | undefined;
   private readonly waker = new Waker();
+  private readonly recorder: AttemptRecorder;
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(
@@ -44,7 +46,9 @@ export class WebhookDispatcherService implements OnApplicationBootstrap, BeforeA
     private readonly urls: WebhookUrlGuard,
     private readonly secrets: SecretBox,
     private readonly listener: PgListener,
-  ) {}
+  ) {
+    this.recorder = new AttemptRecorder(repo, config.webhooks.disableAfterMs);
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.config.runsWorker) return;
@@ -133,7 +137,7 @@ export class WebhookDispatcherService implements OnApplicationBootstrap, BeforeA
       await this.repo.failUndeliverable(d.id, 'The endpoint is disabled or deleted');
       return;
     }
-    const { timeoutMs, retryScheduleMs, retryAfterMaxMs, disableAfterMs } = this.config.webhooks;
+    const { timeoutMs, retryScheduleMs, retryAfterMaxMs } = this.config.webhooks;
     const msgId = toEventId(d.event_id);
     const body = JSON.stringify({ id: msgId, type: d.event_type, createdAt: d.event_created_at, data: d.event_data });
     const attemptedAt = new Date();
@@ -184,7 +188,7 @@ export class WebhookDispatcherService implements OnApplicationBootstrap, BeforeA
       { scheduleMs: retryScheduleMs, retryAfterMaxMs },
       { number: d.attempts + 1, retryBase: d.retry_base, outcome, statusCode, retryAfterMs },
     );
-    const { endpointDisabled } = await this.repo.record({
+    const endpointDisabled = await this.recorder.record({
       deliveryId: d.id,
       webhookId: d.webhook_id,
       attemptedAt,
@@ -194,7 +198,6 @@ export class WebhookDispatcherService implements OnApplicationBootstrap, BeforeA
       responseBody,
       outcome,
       next,
-      disableAfterMs,
     });
     if (endpointDisabled) this.logger.warn({ webhookId: d.webhook_id, outcome }, 'webhook endpoint disabled');
     if (next.status === 'pending') this.wakeIn(next.inMs);
