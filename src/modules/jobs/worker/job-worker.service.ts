@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { MicroBatcher } from '../../../common/batching/micro-batcher.js';
 import { Waker } from '../../../common/loop/waker.js';
 import { AppConfig } from '../../../config/config.js';
 import { PgListener } from '../../../database/pg-listener.js';
@@ -49,6 +50,14 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
   private readonly inFlight = new Map<string, InFlight>();
   private running = false;
   private readonly waker = new Waker();
+  /**
+   * Completions are written in batches: one statement (one commit) for all jobs finishing while
+   * the previous write is in flight. Resolves with whether the job was still ours.
+   */
+  private readonly completions = new MicroBatcher<{ id: string; output: unknown }, boolean>(async (jobs) => {
+    const done = await this.repo.complete(this.workerId, jobs);
+    return jobs.map((j) => done.has(j.id));
+  });
   private loop: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
 
@@ -177,7 +186,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
       }
       const completed = job.pipeline_run_id
         ? await this.repo.completeStep(this.workerId, job.id, output)
-        : await this.repo.complete(this.workerId, job.id, output);
+        : await this.completions.add({ id: job.id, output });
       if (completed) {
         await this.finishBatch(job);
       } else {

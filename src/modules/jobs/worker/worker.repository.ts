@@ -82,23 +82,27 @@ export class WorkerRepository {
   }
 
   /**
-   * running → completed, its one result row and its job.completed event, in one statement (so one
-   * transaction and one round trip). False if the job was no longer ours.
+   * running → completed for many jobs of this worker at once, each with its one result row and
+   * its job.completed event, in one statement (one commit). Returns the ids completed; a job
+   * missing from it was no longer ours (cancelled, swept).
    */
-  async complete(workerId: string, id: string, output: unknown): Promise<boolean> {
-    const done: unknown[] = await this.db.query(
-      `WITH done AS (
-         UPDATE jobs SET status = 'completed', finished_at = now(), updated_at = now(), error = NULL,
+  async complete(workerId: string, jobs: Array<{ id: string; output: unknown }>): Promise<Set<string>> {
+    const rows: Array<{ id: string }> = await this.db.query(
+      `WITH input AS (SELECT * FROM unnest($2::uuid[], $3::jsonb[]) AS i(id, output)),
+       done AS (
+         UPDATE jobs j SET status = 'completed', finished_at = now(), updated_at = now(), error = NULL,
                 locked_by = NULL, lease_expires_at = NULL
-          WHERE id = $1 AND status = 'running' AND locked_by = $2
-         RETURNING *),
+           FROM input i
+          WHERE j.id = i.id AND j.status = 'running' AND j.locked_by = $1
+         RETURNING j.*, i.output AS result_output),
        -- idx_results_job_id is UNIQUE: even a bug elsewhere cannot give a job two results.
-       result AS (INSERT INTO results (job_id, output) SELECT id, $3::jsonb FROM done ON CONFLICT (job_id) DO NOTHING),
-       ${outboxCtes('done', eventType('job.completed'), `${jobEventData('s')} || jsonb_build_object('output', $3::jsonb)`)}
+       result AS (
+         INSERT INTO results (job_id, output) SELECT id, result_output FROM done ON CONFLICT (job_id) DO NOTHING),
+       ${outboxCtes('done', eventType('job.completed'), `${jobEventData('s')} || jsonb_build_object('output', s.result_output)`)}
        SELECT id FROM done`,
-      [id, workerId, JSON.stringify(output ?? null)],
+      [workerId, jobs.map((j) => j.id), jobs.map((j) => JSON.stringify(j.output ?? null))],
     );
-    return done.length > 0;
+    return new Set(rows.map((r) => r.id));
   }
 
   /**

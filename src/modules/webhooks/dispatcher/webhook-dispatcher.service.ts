@@ -2,6 +2,7 @@ import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationB
 import { SecretBox } from '../../../common/crypto/secret-box.js';
 import { HttpTimeoutError } from '../../../common/net/http-client.js';
 import { guardedFetch, SsrfBlockedError } from '../../../common/net/ssrf-guard.js';
+import { MicroBatcher } from '../../../common/batching/micro-batcher.js';
 import { Waker } from '../../../common/loop/waker.js';
 import { APP_VERSION, AppConfig } from '../../../config/config.js';
 import { PgListener } from '../../../database/pg-listener.js';
@@ -9,8 +10,12 @@ import { toEventId } from '../event-catalog.js';
 import { WEBHOOKS_CHANNEL } from '../outbox.js';
 import { signatureHeader } from '../signing.js';
 import { WebhookUrlGuard } from '../webhook-url.guard.js';
-import { AttemptRecorder } from './attempt-recorder.js';
-import { DispatcherRepository, type ClaimedDelivery, type Outcome } from './dispatcher.repository.js';
+import {
+  DispatcherRepository,
+  type AttemptRecord,
+  type ClaimedDelivery,
+  type Outcome,
+} from './dispatcher.repository.js';
 import { nextStep, parseRetryAfter } from './retry-policy.js';
 
 /** Bytes of a response body kept with the attempt. */
@@ -37,7 +42,11 @@ export class WebhookDispatcherService implements OnApplicationBootstrap, BeforeA
   private running = false;
   private loop: Promise<void> | undefined;
   private readonly waker = new Waker();
-  private readonly recorder: AttemptRecorder;
+  /**
+   * Attempts are stored in batches: one statement (one commit) for all attempts finishing while
+   * the previous write is in flight. Resolves with whether the attempt disabled its endpoint.
+   */
+  private readonly recorder: MicroBatcher<AttemptRecord, boolean>;
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(
@@ -47,7 +56,10 @@ export class WebhookDispatcherService implements OnApplicationBootstrap, BeforeA
     private readonly secrets: SecretBox,
     private readonly listener: PgListener,
   ) {
-    this.recorder = new AttemptRecorder(repo, config.webhooks.disableAfterMs);
+    this.recorder = new MicroBatcher(async (records) => {
+      const disabled = await repo.record(records, config.webhooks.disableAfterMs);
+      return records.map((r) => disabled.has(r.webhookId));
+    });
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -188,7 +200,7 @@ export class WebhookDispatcherService implements OnApplicationBootstrap, BeforeA
       { scheduleMs: retryScheduleMs, retryAfterMaxMs },
       { number: d.attempts + 1, retryBase: d.retry_base, outcome, statusCode, retryAfterMs },
     );
-    const endpointDisabled = await this.recorder.record({
+    const endpointDisabled = await this.recorder.add({
       deliveryId: d.id,
       webhookId: d.webhook_id,
       attemptedAt,
