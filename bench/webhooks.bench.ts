@@ -196,8 +196,9 @@ async function main(): Promise<void> {
         label: 'Conveyor / bare loop (deliveries/s)',
         value: ratio,
         interpretation:
-          `The dispatcher reaches ${(ratio * 100).toFixed(0)} % of the raw signed-POST rate; the rest is the claim, ` +
-          `the attempt record and the delivery update in PostgreSQL per request. An idle event is delivered in ` +
+          `The dispatcher reaches ${(ratio * 100).toFixed(0)} % of the raw signed-POST rate; the rest is PostgreSQL: ` +
+          `the claims, and the attempt records and delivery updates (batched: one statement for the attempts that ` +
+          `finish together). An idle event is delivered in ` +
           `${percentile(idle, 50)} ms (p50), ${percentile(idle, 99)} ms (p99): ` +
           `${percentile(idle, 99) < 1000 ? 'well under' : 'NOT under'} a second, against the seed's 30 s target.`,
       },
