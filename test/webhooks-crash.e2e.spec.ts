@@ -78,13 +78,16 @@ describe('webhook dispatcher killed mid-delivery', () => {
         [webhookId],
       );
       await expect
-        .poll(async () => {
-          const res = await db.pool.query(
-            `SELECT count(*)::int AS n FROM webhook_deliveries WHERE webhook_id = $1 AND status = 'succeeded'`,
-            [webhookId],
-          );
-          return res.rows[0].n;
-        })
+        .poll(
+          async () => {
+            const res = await db.pool.query(
+              `SELECT count(*)::int AS n FROM webhook_deliveries WHERE webhook_id = $1 AND status = 'succeeded'`,
+              [webhookId],
+            );
+            return res.rows[0].n;
+          },
+          { timeout: 30_000, interval: 100 },
+        ) // deliveries the killed process sent but never recorded wait for their lock to lapse
         .toBe(EVENTS);
       expect(rows.every((r) => r.status !== 'failed')).toBe(true);
       // Every id the receiver saw is one of ours, signed: nothing invented, nothing lost.

@@ -29,7 +29,29 @@ describe('MicroBatcher', () => {
     expect(sizes).toEqual([1, 2, 2, 1]);
   });
 
-  it('a failed write rejects every item of its batch, and the next ones still go out', async () => {
+  it('when a batch fails, each item is written alone: only the bad one fails', async () => {
+    let release: () => void = () => undefined;
+    let calls = 0;
+    const batcher = new MicroBatcher<number, number>(async (items) => {
+      calls += 1;
+      if (calls === 1) await new Promise<void>((r) => (release = r));
+      if (items.includes(3)) throw new Error('item 3 is refused');
+      return items;
+    });
+    const first = batcher.add(1);
+    const others = [2, 3, 4].map((n) => batcher.add(n).then(String, (e: Error) => e.message));
+    release();
+    await first;
+    expect(await Promise.all(others)).toEqual(['2', 'item 3 is refused', '4']);
+  });
+
+  it('an item added right after a drain finished is written (no stranded item)', async () => {
+    const batcher = new MicroBatcher<number, number>(async (items) => items);
+    expect(await batcher.add(1)).toBe(1);
+    expect(await batcher.add(2)).toBe(2); // added from the continuation of the first
+  });
+
+  it('a failed write rejects its item, and the next ones still go out', async () => {
     let calls = 0;
     const batcher = new MicroBatcher<number, boolean>(async (items) => {
       calls += 1;

@@ -8,11 +8,13 @@ interface Waiting<T, R> {
  * Groups writes without adding latency: the first item is written at once; items that arrive
  * while a write is in flight wait for it and go together, up to `maxBatch`, in the next one. At
  * low load every item is its own write; under load one statement (one commit) carries many.
- * `write` returns one result per item, in order; if it throws, every item of that batch rejects.
+ * `write` returns one result per item, in order. When a batch of several fails, each item is
+ * written again on its own, so one bad item (say, an output PostgreSQL refuses) fails alone
+ * instead of taking its batch-mates down with it.
  */
 export class MicroBatcher<T, R> {
   private readonly waiting: Array<Waiting<T, R>> = [];
-  private writing: Promise<void> | undefined;
+  private draining = false;
 
   constructor(
     private readonly write: (items: T[]) => Promise<R[]>,
@@ -22,19 +24,37 @@ export class MicroBatcher<T, R> {
   add(item: T): Promise<R> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ item, resolve, reject });
-      this.writing ??= this.drain().finally(() => (this.writing = undefined));
+      if (!this.draining) {
+        this.draining = true;
+        void this.drain();
+      }
     });
   }
 
   private async drain(): Promise<void> {
-    while (this.waiting.length > 0) {
-      const batch = this.waiting.splice(0, this.maxBatch);
-      try {
-        const results = await this.write(batch.map((w) => w.item));
-        batch.forEach((w, i) => w.resolve(results[i]));
-      } catch (error) {
-        for (const w of batch) w.reject(error);
+    try {
+      while (this.waiting.length > 0) {
+        const batch = this.waiting.splice(0, this.maxBatch);
+        try {
+          const results = await this.write(batch.map((w) => w.item));
+          batch.forEach((w, i) => w.resolve(results[i]));
+        } catch (error) {
+          if (batch.length === 1) batch[0].reject(error);
+          else await Promise.all(batch.map((w) => this.writeAlone(w)));
+        }
       }
+    } finally {
+      // Cleared in the same turn the loop sees the queue empty: an add() right after starts a new drain.
+      this.draining = false;
+    }
+  }
+
+  private async writeAlone(w: Waiting<T, R>): Promise<void> {
+    try {
+      const [result] = await this.write([w.item]);
+      w.resolve(result);
+    } catch (error) {
+      w.reject(error);
     }
   }
 }

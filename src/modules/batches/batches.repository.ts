@@ -7,7 +7,7 @@ import type { Keyset } from '../../common/pagination/pagination.js';
 import { JOB_CANCEL_CHANNEL, JOBS_CHANNEL, type JobStatus } from '../jobs/jobs.repository.js';
 import { eventType, jobEventData, outboxCtes } from '../webhooks/outbox.js';
 import type { BatchItem } from './batch-items.js';
-import { batchCountsSql, batchEventData, FINISH_BATCHES_SQL, type BatchStatus } from './batch.sql.js';
+import { batchCountsSql, batchEventData, finishBatches, type BatchStatus } from './batch.sql.js';
 
 export interface BatchCounts {
   total: number;
@@ -140,7 +140,7 @@ export class BatchesRepository {
       );
       return true;
     });
-    if (marked) await this.db.query(FINISH_BATCHES_SQL, [[id]]);
+    if (marked) await finishBatches(this.db, [id]);
     return marked;
   }
 

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Readable, Transform } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import type { Principal } from '../../common/auth/principal.js';
 import { DomainError, NotFoundError, ValidationFailedError } from '../../common/errors/domain-error.js';
 import { decodeCursor, toPage, type Page } from '../../common/pagination/pagination.js';
@@ -48,7 +48,11 @@ export class BatchesService {
     const validator = new BatchItemsValidator(this.types, this.config.batches.maxItems[me.tier], me.tier);
     let metadata: Record<string, unknown> = {};
     if (body instanceof Readable) {
-      await readNdjson(body.pipe(byteLimit(this.config.batches.bodyLimitBytes)), validator);
+      // pipeline, not pipe: a client that aborts mid-upload must end the read (pipe would leave the
+      // line reader waiting forever, holding every item read so far).
+      const limited = byteLimit(this.config.batches.bodyLimitBytes);
+      pipeline(body, limited, () => undefined);
+      await readNdjson(limited, validator);
     } else {
       if (!isObject(body))
         throw new ValidationFailedError([{ field: 'body', message: 'must be an object {items, metadata?}' }]);

@@ -2,8 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { Keyset } from '../../common/pagination/pagination.js';
-import { FINISH_BATCHES_SQL } from '../batches/batch.sql.js';
-import { STOP_RUNS_SQL } from '../pipelines/pipeline.sql.js';
+import { finishBatches } from '../batches/batch.sql.js';
+import { stopRuns } from '../pipelines/pipeline.sql.js';
 import { eventType, jobEventData, outboxCtes } from '../webhooks/outbox.js';
 
 export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -181,10 +181,12 @@ export class JobsRepository {
           WHERE id = $1 AND user_id = $2 AND status IN ('failed', 'cancelled')
             -- A job of a batch or pipeline run that has ended stays as it ended: the batch's
             -- counts and its one batch.completed, or the run's outcome, are final.
+            -- FOR SHARE holds the batch or run until this commits, so a concurrent finishBatches /
+            -- stopRuns either sees the re-queued job or makes this retry find the parent ended.
             AND (batch_id IS NULL OR EXISTS (
-                  SELECT 1 FROM batches b WHERE b.id = jobs.batch_id AND b.status = 'in_progress'))
+                  SELECT 1 FROM batches b WHERE b.id = jobs.batch_id AND b.status = 'in_progress' FOR SHARE))
             AND (pipeline_run_id IS NULL OR EXISTS (
-                  SELECT 1 FROM pipeline_jobs r WHERE r.id = jobs.pipeline_run_id AND r.status = 'running'))
+                  SELECT 1 FROM pipeline_jobs r WHERE r.id = jobs.pipeline_run_id AND r.status = 'running' FOR SHARE))
           RETURNING *)
        SELECT ${JOB_COLUMNS}, pg_notify('${JOBS_CHANNEL}', '') FROM retried`,
       [id, userId],
@@ -192,13 +194,13 @@ export class JobsRepository {
     return rows[0];
   }
 
-  /** Ends the batch if this was its last queued or running job (see FINISH_BATCHES_SQL). */
+  /** Ends the batch if this was its last queued or running job (see finishBatches). */
   async finishBatch(batchId: string): Promise<void> {
-    await this.db.query(FINISH_BATCHES_SQL, [[batchId]]);
+    await finishBatches(this.db, [batchId]);
   }
 
-  /** Ends the pipeline run whose current step this cancelled job was (see STOP_RUNS_SQL). */
+  /** Ends the pipeline run whose current step this cancelled job was (see stopRuns). */
   async stopRun(runId: string): Promise<void> {
-    await this.db.query(STOP_RUNS_SQL, [[runId]]);
+    await stopRuns(this.db, [runId]);
   }
 }

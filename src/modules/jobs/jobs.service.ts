@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { DomainError, NotFoundError, ValidationFailedError } from '../../common/errors/domain-error.js';
 import { decodeCursor, toPage, type Page } from '../../common/pagination/pagination.js';
 import type { CreateJobDto, JobResponseDto, JobResultDto, JobTypeDto, ListJobsQueryDto } from './dto/job.dto.js';
@@ -27,6 +27,8 @@ export interface CreatedJob {
 
 @Injectable()
 export class JobsService {
+  private readonly logger = new Logger('JobsService');
+
   constructor(
     private readonly jobs: JobsRepository,
     private readonly types: JobTypeRegistry,
@@ -96,8 +98,14 @@ export class JobsService {
   async cancel(userId: string, id: string): Promise<JobResponseDto> {
     const row = await this.jobs.cancel(userId, id);
     if (row) {
-      if (row.batch_id) await this.jobs.finishBatch(row.batch_id); // it may have been the batch's last job
-      if (row.pipeline_run_id) await this.jobs.stopRun(row.pipeline_run_id); // the run cannot go on without it
+      // The cancel has committed; ending its batch or run is bookkeeping the sweeper repeats, so a
+      // failure here is logged, not turned into an error for a request that succeeded.
+      try {
+        if (row.batch_id) await this.jobs.finishBatch(row.batch_id); // it may have been the batch's last job
+        if (row.pipeline_run_id) await this.jobs.stopRun(row.pipeline_run_id); // the run cannot go on without it
+      } catch (error) {
+        this.logger.warn({ err: error, jobId: id }, 'could not end the batch or run of a cancelled job');
+      }
       return toJobResponse(row);
     }
     const job = await this.find(userId, id);

@@ -1,3 +1,4 @@
+import type { DataSource } from 'typeorm';
 import { eventType, isoSql, jobEventData, outboxCtes } from '../webhooks/outbox.js';
 
 export const RUN_STATUSES = ['running', 'completed', 'failed', 'cancelled'] as const;
@@ -64,7 +65,7 @@ export const COMPLETE_STEP_SQL = `
     FROM done d`;
 
 /**
- * Ends the running runs (of `$1`, or all when NULL) whose current step's job has ended without
+ * Ends the running runs of `$1` whose current step's job has ended without
  * completing: `failed` (with error STEP_FAILED and pipeline.failed) when the step failed for
  * good, `cancelled` when the step's job was cancelled on its own (POST /jobs/{id}/cancel).
  * Exactly once thanks to the status re-check. Run after the step's failure or cancel committed,
@@ -80,9 +81,26 @@ export const STOP_RUNS_SQL = `
                         || coalesce(j.error ->> 'message', 'no message'),
              'step', r.current_step, 'jobId', j.id, 'jobError', j.error) END
       FROM jobs j
-     WHERE ($1::uuid[] IS NULL OR r.id = ANY($1::uuid[]))
+     WHERE r.id = ANY($1::uuid[])
        AND r.status = 'running'
        AND j.pipeline_run_id = r.id AND j.pipeline_step = r.current_step AND j.status IN ('failed', 'cancelled')
     RETURNING r.*),
   ${outboxCtes('stopped', `CASE WHEN s.status = 'failed' THEN ${eventType('pipeline.failed')} END`, runEventData('s'))}
   SELECT id, status FROM stopped`;
+
+/**
+ * Runs STOP_RUNS_SQL on the given runs (every running one when undefined) after locking them
+ * (FOR UPDATE SKIP LOCKED), so its view of the jobs is taken after the lock — the same guard
+ * against a concurrent retry as finishBatches.
+ */
+export function stopRuns(db: DataSource, ids?: string[]): Promise<Array<{ id: string; status: string }>> {
+  return db.transaction(async (tx) => {
+    const locked: Array<{ id: string }> = await tx.query(
+      `SELECT id FROM pipeline_jobs WHERE ($1::uuid[] IS NULL OR id = ANY($1::uuid[])) AND status = 'running'
+        FOR UPDATE SKIP LOCKED`,
+      [ids ?? null],
+    );
+    if (locked.length === 0) return [];
+    return tx.query(STOP_RUNS_SQL, [locked.map((r) => r.id)]);
+  });
+}

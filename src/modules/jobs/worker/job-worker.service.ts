@@ -16,6 +16,9 @@ interface InFlight {
   done: Promise<void>;
 }
 
+/** A NUL character as JSON writes it (`\u0000` after an even run of backslashes): jsonb refuses it. */
+const HAS_NUL = /(?<!\\)(?:\\\\)*\\u0000/;
+
 /** Thrown into a handler's signal: why the attempt was aborted decides what happens to the job. */
 class AbortReason extends Error {
   constructor(
@@ -179,14 +182,26 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
         }),
         aborted,
       ]);
-      const invalid = this.types.validateOutput(type.name, output);
+      const invalid =
+        this.types.validateOutput(type.name, output) ??
+        (HAS_NUL.test(JSON.stringify(output ?? null))
+          ? 'The output contains the NUL character (\\u0000), which PostgreSQL cannot store'
+          : undefined);
       if (invalid) {
         await this.failAttempt(job, { code: 'INVALID_OUTPUT', message: invalid }, false, type);
         return;
       }
-      const completed = job.pipeline_run_id
-        ? await this.repo.completeStep(this.workerId, job.id, output)
-        : await this.completions.add({ id: job.id, output });
+      let completed: boolean;
+      try {
+        completed = job.pipeline_run_id
+          ? await this.repo.completeStep(this.workerId, job.id, output)
+          : await this.completions.add({ id: job.id, output });
+      } catch (error) {
+        // The handler succeeded; storing it did not. Not the job's fault, so no failed attempt:
+        // its lease lapses and the sweeper gives it to a worker again (at-least-once).
+        this.logger.error({ err: error, jobId: job.id }, 'could not store a completed job; it will run again');
+        return;
+      }
       if (completed) {
         await this.finishBatch(job);
       } else {

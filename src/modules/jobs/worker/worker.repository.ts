@@ -2,8 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { preparedQuery } from '../../../database/prepared.js';
-import { FINISH_BATCHES_SQL } from '../../batches/batch.sql.js';
-import { COMPLETE_STEP_SQL, STOP_RUNS_SQL } from '../../pipelines/pipeline.sql.js';
+import { retryOnConflict } from '../../../database/retry.js';
+import { finishBatches } from '../../batches/batch.sql.js';
+import { COMPLETE_STEP_SQL, stopRuns } from '../../pipelines/pipeline.sql.js';
 import { eventType, jobEventData, outboxCtes } from '../../webhooks/outbox.js';
 import { JOBS_CHANNEL } from '../jobs.repository.js';
 
@@ -87,8 +88,9 @@ export class WorkerRepository {
    * missing from it was no longer ours (cancelled, swept).
    */
   async complete(workerId: string, jobs: Array<{ id: string; output: unknown }>): Promise<Set<string>> {
-    const rows: Array<{ id: string }> = await this.db.query(
-      `WITH input AS (SELECT * FROM unnest($2::uuid[], $3::jsonb[]) AS i(id, output)),
+    const rows: Array<{ id: string }> = await retryOnConflict(() =>
+      this.db.query(
+        `WITH input AS (SELECT * FROM unnest($2::uuid[], $3::jsonb[]) AS i(id, output)),
        done AS (
          UPDATE jobs j SET status = 'completed', finished_at = now(), updated_at = now(), error = NULL,
                 locked_by = NULL, lease_expires_at = NULL
@@ -100,7 +102,8 @@ export class WorkerRepository {
          INSERT INTO results (job_id, output) SELECT id, result_output FROM done ON CONFLICT (job_id) DO NOTHING),
        ${outboxCtes('done', eventType('job.completed'), `${jobEventData('s')} || jsonb_build_object('output', s.result_output)`)}
        SELECT id FROM done`,
-      [workerId, jobs.map((j) => j.id), jobs.map((j) => JSON.stringify(j.output ?? null))],
+        [workerId, jobs.map((j) => j.id), jobs.map((j) => JSON.stringify(j.output ?? null))],
+      ),
     );
     return new Set(rows.map((r) => r.id));
   }
@@ -218,7 +221,7 @@ export class WorkerRepository {
    * event), or every such open batch when `batchIds` is undefined (the sweeper's repair pass).
    */
   async finishBatches(batchIds?: string[]): Promise<Array<{ id: string; status: string }>> {
-    return this.db.query(FINISH_BATCHES_SQL, [batchIds ?? null]);
+    return finishBatches(this.db, batchIds);
   }
 
   /**
@@ -232,6 +235,6 @@ export class WorkerRepository {
 
   /** Ends the given running runs (all, when undefined) whose current step failed or was cancelled. */
   async stopRuns(runIds?: string[]): Promise<Array<{ id: string; status: string }>> {
-    return this.db.query(STOP_RUNS_SQL, [runIds ?? null]);
+    return stopRuns(this.db, runIds);
   }
 }

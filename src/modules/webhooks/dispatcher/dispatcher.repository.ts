@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { retryOnConflict } from '../../../database/retry.js';
 import { isoSql } from '../outbox.js';
 
 export interface ClaimedDelivery {
@@ -170,15 +171,7 @@ export class DispatcherRepository {
       column((r) => r.outcome),
       disableAfterMs,
     ];
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        const rows: Array<{ id: string }> = await this.db.query(RECORD_SQL, params);
-        return new Set(rows.map((r) => r.id));
-      } catch (error) {
-        const failure = error as { code?: string; driverError?: { code?: string } };
-        const code = failure.driverError?.code ?? failure.code;
-        if (attempt >= 3 || (code !== '40P01' && code !== '40001')) throw error;
-      }
-    }
+    const rows: Array<{ id: string }> = await retryOnConflict(() => this.db.query(RECORD_SQL, params));
+    return new Set(rows.map((r) => r.id));
   }
 }

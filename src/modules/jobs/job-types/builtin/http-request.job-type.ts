@@ -33,7 +33,8 @@ const HEADER_VALUE = '^[\\t\\u0020-\\u007e\\u0080-\\u00ff]*$';
 const JSON_CONTENT_TYPE = /^\s*application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;
 
 function decodeBody(res: HttpResponseData): unknown {
-  const text = res.body.toString('utf8');
+  // PostgreSQL's jsonb cannot hold NUL; a body with one (binary, or a broken server) keeps the rest.
+  const text = res.body.toString('utf8').replace(/\0/g, '\uFFFD');
   if (res.truncated || !JSON_CONTENT_TYPE.test(res.headers['content-type'] ?? '')) return text;
   try {
     return JSON.parse(text) as unknown;
