@@ -4,7 +4,9 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module.js';
+import { Readable } from 'node:stream';
 import { DomainError } from './common/errors/domain-error.js';
+import { findNul } from './common/http/nul.js';
 import { createValidationPipe } from './common/http/validation.js';
 import { LifecycleState } from './common/lifecycle/lifecycle.state.js';
 import { PinoNestLogger } from './common/logging/nest-logger.js';
@@ -68,6 +70,17 @@ export async function createApp(
     // ROLE=worker listens only for its probes (and /metrics); the API belongs to api/all pods.
     if (!config.runsApi && !WORKER_ROUTES.test(request.url)) {
       throw new DomainError('NOT_FOUND', `ROLE=${config.role} serves only /${API_PREFIX}/health and /metrics`);
+    }
+  });
+  // PostgreSQL cannot store NUL in text or jsonb: refuse it up front as a 400 naming the field,
+  // instead of a 500 from the database. (NDJSON batch lines are checked line by line.)
+  fastify.addHook('preValidation', async (request) => {
+    const where =
+      findNul(request.query, 'query') ?? (request.body instanceof Readable ? undefined : findNul(request.body));
+    if (where) {
+      throw new DomainError('BAD_REQUEST', 'Strings may not contain the NUL character (\\u0000)', [
+        { field: where, message: 'must not contain the NUL character' },
+      ]);
     }
   });
   fastify.addHook('onResponse', async (request, reply) => {

@@ -97,12 +97,13 @@ describe('batches', () => {
       '{"type":"nope","input":{}}',
       '{"type":"sleep","input":{"ms":"long"}}',
       '{"type":"echo","input":{},"extra":1}',
+      '{"type":"echo","input":{"t":"a\\u0000b"}}',
     ]);
     expect(nd.status).toBe(422);
     expect(nd.body.code).toBe('VALIDATION_FAILED');
     const fields = nd.body.errors.map((e: any) => e.field);
     expect(fields).toEqual(
-      expect.arrayContaining(['line[2].customId', 'line[3]', 'line[4].type', 'line[5].input.ms', 'line[6]']),
+      expect.arrayContaining(['line[2].customId', 'line[3]', 'line[4].type', 'line[5].input.ms', 'line[6]', 'line[7]']),
     );
     expect(nd.body.totalErrors).toBe(nd.body.errors.length);
 

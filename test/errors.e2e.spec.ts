@@ -63,6 +63,21 @@ describe('errors and validation', () => {
     expectProblem(plain, 415, 'UNSUPPORTED_MEDIA_TYPE');
   });
 
+  it('a NUL character in the body or the query is 400 naming the field, not a database error', async () => {
+    const body = await t.request({
+      method: 'POST',
+      url: '/api/v1/admin/users',
+      key: admin.key,
+      payload: '{"name":"x\\u0000y","email":"nul@example.com"}',
+      headers: { 'content-type': 'application/json' },
+    });
+    expectProblem(body, 400, 'BAD_REQUEST');
+    expect(body.body.errors).toEqual([{ field: 'name', message: 'must not contain the NUL character' }]);
+    const query = await t.request({ method: 'GET', url: '/api/v1/jobs?type=%00', key: admin.key });
+    expectProblem(query, 400, 'BAD_REQUEST');
+    expect(query.body.errors[0].field).toBe('query.type');
+  });
+
   it('a body over the configured limit is 413 PAYLOAD_TOO_LARGE', async () => {
     const res = await t.request({
       method: 'POST',

@@ -2,6 +2,7 @@ import { Ajv } from 'ajv';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { DomainError, type FieldError } from '../../common/errors/domain-error.js';
+import { findNul } from '../../common/http/nul.js';
 import type { JobTypeRegistry } from '../jobs/job-types/job-type.registry.js';
 
 export interface BatchItem {
@@ -98,10 +99,10 @@ export class BatchItemsValidator {
     });
   }
 
-  /** A line that is not JSON at all. */
+  /** A line that cannot become an item at all (not JSON, or holding NUL). */
   unparsable(where: string, message: string): void {
     this.count += 1;
-    if (!this.overLimit) this.fail(where, `not valid JSON: ${message}`);
+    if (!this.overLimit) this.fail(where, message);
   }
 
   /** The valid items, or a 422 naming what is wrong. */
@@ -148,7 +149,12 @@ export async function readNdjson(body: Readable, validator: BatchItemsValidator)
     try {
       value = JSON.parse(line);
     } catch (error) {
-      validator.unparsable(`line[${number}]`, (error as Error).message);
+      validator.unparsable(`line[${number}]`, `not valid JSON: ${(error as Error).message}`);
+      continue;
+    }
+    const nul = findNul(value);
+    if (nul) {
+      validator.unparsable(`line[${number}]`, `${nul} contains the NUL character, which cannot be stored`);
       continue;
     }
     validator.add(value, `line[${number}]`);
