@@ -10,7 +10,7 @@ import { runMigrations } from '../src/database/migrator.js';
 import { FINISH_BATCHES_SQL } from '../src/modules/batches/batch.sql.js';
 import { hashJobType } from '../src/modules/jobs/job-types/builtin/hash.job-type.js';
 import { benchDatabase, freePort, siblingDatabase, type BenchDatabase } from './lib/database.js';
-import { emitResult, isSmoke } from './lib/protocol.js';
+import { emitResult, isSmoke, runBench } from './lib/protocol.js';
 import { collectGarbage, GC_NODE_ARGS, restingKiB, watchRss } from './lib/rss.js';
 import { seedUsers } from './lib/seed.js';
 import { startService, type ServiceProcess } from './lib/service.js';
@@ -646,11 +646,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  // Exit explicitly: a handle left open by a library must not hang the runner until its timeout.
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -10,7 +10,7 @@ import { runMigrations } from '../src/database/migrator.js';
 import { generateApiKey } from '../src/modules/auth/api-key.util.js';
 import { benchDatabase } from './lib/database.js';
 import { loadDurations, measure, type LoadFigures } from './lib/load.js';
-import { emitResult } from './lib/protocol.js';
+import { emitResult, runBench } from './lib/protocol.js';
 
 /**
  * Throughput and latency of an authenticated `GET /api/v1/me` on the real application, against a
@@ -126,11 +126,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  // Exit explicitly: a handle left open by a library must not hang the runner until its timeout.
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exit(1);
-  },
-);
+runBench(main);

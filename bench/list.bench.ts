@@ -8,7 +8,7 @@ import { loadConfig } from '../src/config/config.js';
 import { runMigrations } from '../src/database/migrator.js';
 import { JOB_COLUMNS } from '../src/modules/jobs/jobs.repository.js';
 import { benchDatabase } from './lib/database.js';
-import { emitResult, isSmoke } from './lib/protocol.js';
+import { emitResult, isSmoke, runBench } from './lib/protocol.js';
 import { seedUsers, type SeededUser } from './lib/seed.js';
 import { percentile, round } from './lib/stats.js';
 
@@ -231,11 +231,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  // Exit explicitly: a handle left open by a library must not hang the runner until its timeout.
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exit(1);
-  },
-);
+runBench(main);

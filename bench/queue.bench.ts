@@ -5,7 +5,7 @@ import { Logger, makeWorkerUtils, run, type LogFunctionFactory, type WorkerEvent
 import pg from 'pg';
 import { runMigrations } from '../src/database/migrator.js';
 import { benchDatabase, freePort } from './lib/database.js';
-import { emitResult, isSmoke } from './lib/protocol.js';
+import { emitResult, isSmoke, runBench } from './lib/protocol.js';
 import { seedUsers } from './lib/seed.js';
 import { startService } from './lib/service.js';
 import { percentile, round } from './lib/stats.js';
@@ -352,11 +352,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  // Exit explicitly: a handle left open by a library must not hang the runner until its timeout.
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -8,7 +8,7 @@ import { SecretBox } from '../src/common/crypto/secret-box.js';
 import { runMigrations } from '../src/database/migrator.js';
 import { generateWebhookSecret } from '../src/modules/webhooks/signing.js';
 import { benchDatabase, freePort } from './lib/database.js';
-import { emitResult, isSmoke } from './lib/protocol.js';
+import { emitResult, isSmoke, runBench } from './lib/protocol.js';
 import { seedUsers } from './lib/seed.js';
 import { startService } from './lib/service.js';
 import type { LoopInput, LoopOutput } from './lib/signed-post-loop.js';
@@ -217,10 +217,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -39,3 +39,17 @@ export function parseResult(line: string): BenchResult {
   if (!ok) throw new Error(`malformed bench result: ${line.slice(0, 200)}`);
   return value as BenchResult;
 }
+
+/**
+ * Runs a bench's `main` and exits explicitly: a handle left open by a library must not hang the
+ * runner until its timeout. A failure prints its stack and exits 1.
+ */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
