@@ -57,7 +57,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
    * Completions are written in batches: one statement (one commit) for all jobs finishing while
    * the previous write is in flight. Resolves with whether the job was still ours.
    */
-  private readonly completions = new MicroBatcher<{ id: string; output: unknown }, boolean>(async (jobs) => {
+  private readonly completions = new MicroBatcher<{ id: string; json: string }, boolean>(async (jobs) => {
     const done = await this.repo.complete(this.workerId, jobs);
     return jobs.map((j) => done.has(j.id));
   });
@@ -182,9 +182,11 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
         }),
         aborted,
       ]);
+      // Serialized once: checked for NUL here, stored as is.
+      const json = JSON.stringify(output ?? null);
       const invalid =
         this.types.validateOutput(type.name, output) ??
-        (HAS_NUL.test(JSON.stringify(output ?? null))
+        (HAS_NUL.test(json)
           ? 'The output contains the NUL character (\\u0000), which PostgreSQL cannot store'
           : undefined);
       if (invalid) {
@@ -194,8 +196,8 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
       let completed: boolean;
       try {
         completed = job.pipeline_run_id
-          ? await this.repo.completeStep(this.workerId, job.id, output)
-          : await this.completions.add({ id: job.id, output });
+          ? await this.repo.completeStep(this.workerId, job.id, json)
+          : await this.completions.add({ id: job.id, json });
       } catch (error) {
         // The handler succeeded; storing it did not. Not the job's fault, so no failed attempt:
         // its lease lapses and the sweeper gives it to a worker again (at-least-once).

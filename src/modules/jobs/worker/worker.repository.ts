@@ -84,10 +84,10 @@ export class WorkerRepository {
 
   /**
    * running → completed for many jobs of this worker at once, each with its one result row and
-   * its job.completed event, in one statement (one commit). Returns the ids completed; a job
-   * missing from it was no longer ours (cancelled, swept).
+   * its job.completed event, in one statement (one commit). `json` is the output, serialized.
+   * Returns the ids completed; a job missing from it was no longer ours (cancelled, swept).
    */
-  async complete(workerId: string, jobs: Array<{ id: string; output: unknown }>): Promise<Set<string>> {
+  async complete(workerId: string, jobs: Array<{ id: string; json: string }>): Promise<Set<string>> {
     const rows: Array<{ id: string }> = await retryOnConflict(() =>
       this.db.query(
         `WITH input AS (SELECT * FROM unnest($2::uuid[], $3::jsonb[]) AS i(id, output)),
@@ -102,7 +102,7 @@ export class WorkerRepository {
          INSERT INTO results (job_id, output) SELECT id, result_output FROM done ON CONFLICT (job_id) DO NOTHING),
        ${outboxCtes('done', eventType('job.completed'), `${jobEventData('s')} || jsonb_build_object('output', s.result_output)`)}
        SELECT id FROM done`,
-        [workerId, jobs.map((j) => j.id), jobs.map((j) => JSON.stringify(j.output ?? null))],
+        [workerId, jobs.map((j) => j.id), jobs.map((j) => j.json)],
       ),
     );
     return new Set(rows.map((r) => r.id));
@@ -226,10 +226,11 @@ export class WorkerRepository {
 
   /**
    * A pipeline step's completion: its result, and the next step's job or the run's completion, in
-   * one statement (COMPLETE_STEP_SQL). False if the job was no longer ours.
+   * one statement (COMPLETE_STEP_SQL); `json` is the output, serialized. False if the job was no
+   * longer ours.
    */
-  async completeStep(workerId: string, id: string, output: unknown): Promise<boolean> {
-    const rows: unknown[] = await this.db.query(COMPLETE_STEP_SQL, [id, workerId, JSON.stringify(output ?? null)]);
+  async completeStep(workerId: string, id: string, json: string): Promise<boolean> {
+    const rows: unknown[] = await this.db.query(COMPLETE_STEP_SQL, [id, workerId, json]);
     return rows.length > 0;
   }
 
