@@ -8,7 +8,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import QueryStream from 'pg-query-stream';
 import { runMigrations } from '../src/database/migrator.js';
 import { FINISH_BATCHES_SQL } from '../src/modules/batches/batch.sql.js';
-import { hashJobType } from '../src/modules/jobs/job-types/builtin/hash.job-type.js';
+import { hashJobType } from '../src/modules/job-types/builtin/hash.job-type.js';
 import { benchDatabase, freePort, siblingDatabase, type BenchDatabase } from './lib/database.js';
 import { emitResult, isSmoke, runBench } from './lib/protocol.js';
 import { collectGarbage, GC_NODE_ARGS, restingKiB, watchRss } from './lib/rss.js';

@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobsRepository } from '../src/modules/jobs/jobs.repository.js';
-import { WorkerRepository } from '../src/modules/jobs/worker/worker.repository.js';
+import { WorkerRepository } from '../src/modules/queue/worker/worker.repository.js';
 import { PipelinesRepository } from '../src/modules/pipelines/pipelines.repository.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 

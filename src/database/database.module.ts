@@ -3,18 +3,17 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import type { Logger as TypeOrmLogger } from 'typeorm';
 import { AppConfig } from '../config/config.js';
 import { MIGRATIONS } from '../../migrations/index.js';
+import { Db } from './db.js';
 import { PgListener } from './pg-listener.js';
 
-/** Slow queries become structured warnings; everything else TypeORM would log stays quiet. */
+/** TypeORM runs no application statement (Db does, and times them); it logs only its own failures and migrations. */
 class SlowQueryLogger implements TypeOrmLogger {
   private readonly logger = new Logger('Database');
   logQuery(): void {}
   logQueryError(error: string | Error, query: string): void {
     this.logger.debug({ msg: 'query failed', error: String(error), query: query.slice(0, 2000) });
   }
-  logQuerySlow(time: number, query: string): void {
-    this.logger.warn({ msg: 'slow query', durationMs: time, query: query.slice(0, 2000) });
-  }
+  logQuerySlow(): void {}
   logSchemaBuild(): void {}
   logMigration(message: string): void {
     this.logger.log(message);
@@ -24,7 +23,7 @@ class SlowQueryLogger implements TypeOrmLogger {
   }
 }
 
-/** TypeORM over `pg`, and the shared LISTEN connection. The schema comes only from migrations; `synchronize` is never on. */
+/** TypeORM's `pg` pool behind {@link Db}, and the shared LISTEN connection. The schema comes only from migrations; `synchronize` is never on. */
 @Global()
 @Module({
   imports: [
@@ -38,7 +37,6 @@ class SlowQueryLogger implements TypeOrmLogger {
         migrations: MIGRATIONS,
         migrationsTableName: 'migrations',
         entities: [],
-        maxQueryExecutionTime: config.database.slowQueryMs,
         logger: new SlowQueryLogger(),
         logging: ['error', 'warn', 'migration'],
         // Fail fast instead of retrying for minutes: readiness reports the outage, the pool reconnects.
@@ -53,7 +51,7 @@ class SlowQueryLogger implements TypeOrmLogger {
       }),
     }),
   ],
-  providers: [PgListener],
-  exports: [PgListener],
+  providers: [Db, PgListener],
+  exports: [Db, PgListener],
 })
 export class DatabaseModule {}

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { DomainError, type FieldError } from '../../common/errors/domain-error.js';
 import { findNul } from '../../common/http/nul.js';
-import type { JobTypeRegistry } from '../jobs/job-types/job-type.registry.js';
+import type { JobTypeRegistry } from '../job-types/job-type.registry.js';
 
 export interface BatchItem {
   /** 0-based position in the upload. */

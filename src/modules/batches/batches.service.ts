@@ -4,7 +4,7 @@ import type { Principal } from '../../common/auth/principal.js';
 import { DomainError, NotFoundError, ValidationFailedError } from '../../common/errors/domain-error.js';
 import { decodeCursor, toPage, type Page } from '../../common/pagination/pagination.js';
 import { AppConfig } from '../../config/config.js';
-import { JobTypeRegistry } from '../jobs/job-types/job-type.registry.js';
+import { JobTypeRegistry } from '../job-types/job-type.registry.js';
 import { BatchItemsValidator, readNdjson } from './batch-items.js';
 import { formatResults } from './batch-results.js';
 import { BatchesRepository, type BatchRow } from './batches.repository.js';

@@ -1,16 +1,15 @@
 import { Module } from '@nestjs/common';
-import { JobTypeRegistry } from './job-types/job-type.registry.js';
+import { JobTypesModule } from '../job-types/job-types.module.js';
+import { QueueModule } from '../queue/queue.module.js';
 import { JobsController } from './jobs.controller.js';
 import { JobsRepository } from './jobs.repository.js';
 import { JobsService } from './jobs.service.js';
-import { JobWorkerService } from './worker/job-worker.service.js';
-import { QueueSweeperService } from './worker/queue-sweeper.service.js';
-import { WorkerRepository } from './worker/worker.repository.js';
 
-/** The Jobs API, the job type registry and the worker (which starts only when ROLE runs workers). */
+/** The Jobs API. */
 @Module({
+  imports: [JobTypesModule, QueueModule],
   controllers: [JobsController],
-  providers: [JobsRepository, JobsService, JobTypeRegistry, WorkerRepository, JobWorkerService, QueueSweeperService],
-  exports: [JobsService, JobTypeRegistry, JobWorkerService],
+  providers: [JobsRepository, JobsService],
+  exports: [JobsService],
 })
 export class JobsModule {}

@@ -4,7 +4,7 @@ import { DomainError, NotFoundError, ValidationFailedError } from '../../common/
 import { decodeCursor, toPage, type Page } from '../../common/pagination/pagination.js';
 import type { CreateJobDto, JobResponseDto, JobResultDto, JobTypeDto, ListJobsQueryDto } from './dto/job.dto.js';
 import { toJobResponse } from './dto/job.dto.js';
-import { JobTypeRegistry } from './job-types/job-type.registry.js';
+import { JobTypeRegistry } from '../job-types/job-type.registry.js';
 import { JobsRepository, type JobRow } from './jobs.repository.js';
 
 /** Canonical JSON (sorted keys) so that the same body hashes the same whatever its key order. */

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
-import { JobsModule } from '../jobs/jobs.module.js';
+import { JobTypesModule } from '../job-types/job-types.module.js';
+import { QueueModule } from '../queue/queue.module.js';
 import { PipelinesController } from './pipelines.controller.js';
 import { PipelinesRepository } from './pipelines.repository.js';
 import { PipelinesService } from './pipelines.service.js';
@@ -9,7 +10,7 @@ import { PipelinesService } from './pipelines.service.js';
  * the next in the same statement (pipeline.sql.ts), and a failed step fails the run.
  */
 @Module({
-  imports: [JobsModule],
+  imports: [JobTypesModule, QueueModule],
   controllers: [PipelinesController],
   providers: [PipelinesRepository, PipelinesService],
 })

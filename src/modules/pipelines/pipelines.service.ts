@@ -6,7 +6,7 @@ import {
   type FieldError,
 } from '../../common/errors/domain-error.js';
 import { decodeCursor, toPage, type Page, type PageQueryDto } from '../../common/pagination/pagination.js';
-import { JobTypeRegistry } from '../jobs/job-types/job-type.registry.js';
+import { JobTypeRegistry } from '../job-types/job-type.registry.js';
 import type {
   CreatePipelineDto,
   CreateRunDto,

@@ -5,9 +5,9 @@ import { MicroBatcher } from '../../../common/batching/micro-batcher.js';
 import { Waker } from '../../../common/loop/waker.js';
 import { AppConfig } from '../../../config/config.js';
 import { PgListener } from '../../../database/pg-listener.js';
-import { JobError, type JobType } from '../job-types/job-type.js';
-import { JobTypeRegistry } from '../job-types/job-type.registry.js';
-import { JOB_CANCEL_CHANNEL, JOBS_CHANNEL } from '../jobs.repository.js';
+import { JobError, type JobType } from '../../job-types/job-type.js';
+import { JobTypeRegistry } from '../../job-types/job-type.registry.js';
+import { JOB_CANCEL_CHANNEL, JOBS_CHANNEL } from '../../jobs/jobs.repository.js';
 import { WorkerRepository, type ClaimedJob, type JobFailure } from './worker.repository.js';
 
 interface InFlight {

@@ -7,7 +7,7 @@ import {
   sendHttpRequest,
   withDeadline,
   type HttpResponseData,
-} from '../../../common/net/http-client.js';
+} from '../../common/net/http-client.js';
 import { JobError, type JobType } from './job-type.js';
 import { formatPath, toSchemaIssues } from './schema-errors.js';
 

@@ -1,6 +1,6 @@
-import { HttpTimeoutError, type HttpResponseData } from '../../../../common/net/http-client.js';
-import { guardedFetch, SsrfBlockedError, SsrfGuard, type HostResolver } from '../../../../common/net/ssrf-guard.js';
-import { APP_VERSION } from '../../../../config/config.js';
+import { HttpTimeoutError, type HttpResponseData } from '../../../common/net/http-client.js';
+import { guardedFetch, SsrfBlockedError, SsrfGuard, type HostResolver } from '../../../common/net/ssrf-guard.js';
+import { APP_VERSION } from '../../../config/config.js';
 import { JobError, type JobType } from '../job-type.js';
 
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'] as const;

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../config/config.js';
+import { loadConfig } from '../../config/config.js';
 import { JobTypeRegistry } from './job-type.registry.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'conveyor-registry-'));

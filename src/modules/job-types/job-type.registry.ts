@@ -1,8 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { type FieldError } from '../../../common/errors/domain-error.js';
-import { AppConfig } from '../../../config/config.js';
+import { type FieldError } from '../../common/errors/domain-error.js';
+import { AppConfig } from '../../config/config.js';
 import { echoJobType } from './builtin/echo.job-type.js';
 import { hashJobType } from './builtin/hash.job-type.js';
 import { createHttpRequestJobType } from './builtin/http-request.job-type.js';

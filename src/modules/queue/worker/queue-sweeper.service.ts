@@ -39,6 +39,16 @@ export class QueueSweeperService implements OnApplicationBootstrap, BeforeApplic
     return this.sweeping;
   }
 
+  /**
+   * Resolves after one whole pass that started after this call: it waits for a pass in progress,
+   * then runs one. For tests (and operators' tools) that must know the repair passes have run
+   * instead of sleeping and hoping they did.
+   */
+  async sweepOnce(): Promise<void> {
+    await this.sweeping;
+    await this.tick();
+  }
+
   private async sweep(): Promise<void> {
     try {
       const swept = await this.repo.sweepExpired();

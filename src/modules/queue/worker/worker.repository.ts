@@ -6,7 +6,7 @@ import { retryOnConflict } from '../../../database/retry.js';
 import { finishBatches } from '../../batches/batch.sql.js';
 import { COMPLETE_STEP_SQL, stopRuns } from '../../pipelines/pipeline.sql.js';
 import { eventType, jobEventData, outboxCtes } from '../../webhooks/outbox.js';
-import { JOBS_CHANNEL } from '../jobs.repository.js';
+import { JOBS_CHANNEL } from '../../jobs/jobs.repository.js';
 
 /** A job that ends `failed` emits job.failed; one going back to `queued` for a retry emits nothing. */
 const FAILED_EVENT = `CASE WHEN s.status = 'failed' THEN ${eventType('job.failed')} END`;

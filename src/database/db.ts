@@ -1,0 +1,142 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type pg from 'pg';
+import QueryStream from 'pg-query-stream';
+import type { Readable } from 'node:stream';
+import { DataSource } from 'typeorm';
+import { AppConfig } from '../config/config.js';
+import type { Sql } from './sql.js';
+
+/** Something that runs statements: the pool ({@link Db}), a transaction, or the reader. */
+export interface Queryable {
+  query<R extends object>(statement: Sql<R>, params?: readonly unknown[]): Promise<R[]>;
+}
+
+/** One statement run, as every {@link Db.onStatement} listener sees it (never its parameters). */
+export interface StatementRun {
+  name: string;
+  text: string;
+  durationMs: number;
+  /** Rows returned (for a stream: 1 once it has a first row, 0 if none), or undefined when it failed. */
+  rows: number | undefined;
+}
+
+type Runner = Pick<pg.Pool | pg.PoolClient, 'query'>;
+
+/**
+ * The one way to PostgreSQL. Repositories take a {@link Queryable} for their writes, so a caller
+ * can hand them a transaction; reads that tolerate lag go through {@link reader} (the primary
+ * today; replicas later). Every statement, prepared ones included, is timed here: one place for
+ * the slow-query log (DB_SLOW_QUERY_MS) and for any other listener (metrics).
+ *
+ * It runs on the pool of TypeORM's data source, which stays the connection and migration layer;
+ * no code outside `database/` sees TypeORM.
+ */
+@Injectable()
+export class Db implements Queryable {
+  private readonly logger = new Logger('Database');
+  private readonly pool: pg.Pool;
+  private readonly listeners: Array<(run: StatementRun) => void> = [];
+  private readonly slowMs: number;
+
+  constructor(@InjectDataSource() dataSource: DataSource, config: AppConfig) {
+    this.pool = (dataSource.driver as unknown as { master: pg.Pool }).master;
+    this.slowMs = config.database.slowQueryMs;
+  }
+
+  /** Reads that may be served a little behind the primary (lists, details). The primary for now. */
+  get reader(): Queryable {
+    return this;
+  }
+
+  query<R extends object>(statement: Sql<R>, params: readonly unknown[] = []): Promise<R[]> {
+    return this.run(this.pool, statement, params);
+  }
+
+  /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
+  async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    const tx: Queryable = { query: (statement, params = []) => this.run(client, statement, params) };
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await work(tx);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
+      throw error;
+    } finally {
+      // A connection whose ROLLBACK failed is in an unknown state: the pool drops it.
+      client.release(broken);
+    }
+  }
+
+  /**
+   * The rows of `statement` as a stream, read through a server-side cursor `batchSize` rows at a
+   * time on a connection of its own, released when the stream ends, fails or is destroyed.
+   */
+  async stream<R extends object>(
+    statement: Sql<R>,
+    params: readonly unknown[],
+    batchSize = 500,
+  ): Promise<Readable> {
+    const client = await this.pool.connect();
+    const started = performance.now();
+    const stream = client.query(new QueryStream(statement.text, [...params], { batchSize }));
+    // Timed to the first row (or the end): how long the query took, not how slowly the client reads.
+    let timed = false;
+    const time = (rows: number | undefined): void => {
+      if (timed) return;
+      timed = true;
+      this.emit(statement, started, rows);
+    };
+    let released = false;
+    const release = (error?: Error): void => {
+      if (released) return;
+      released = true;
+      client.release(error);
+    };
+    stream.once('data', () => time(1));
+    stream.once('end', () => (time(0), release()));
+    stream.once('error', (error: Error) => (time(undefined), release(error)));
+    stream.once('close', () => release());
+    return stream;
+  }
+
+  /** Calls `listener` after every statement (and every finished stream), in this process. */
+  onStatement(listener: (run: StatementRun) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private async run<R extends object>(runner: Runner, statement: Sql<R>, params: readonly unknown[]): Promise<R[]> {
+    const started = performance.now();
+    try {
+      const config: pg.QueryConfig = statement.prepare
+        ? { name: statement.name, text: statement.text, values: [...params] }
+        : { text: statement.text, values: [...params] };
+      const result = await runner.query<R & pg.QueryResultRow>(config);
+      this.emit(statement, started, result.rows.length);
+      return result.rows;
+    } catch (error) {
+      this.emit(statement, started, undefined);
+      throw error;
+    }
+  }
+
+  private emit(statement: Sql<object>, started: number, rows: number | undefined): void {
+    const durationMs = performance.now() - started;
+    // The statement's name and text, never its parameters (they carry users' payloads and keys).
+    if (durationMs >= this.slowMs) {
+      this.logger.warn({
+        msg: 'slow query',
+        statement: statement.name,
+        durationMs: Math.round(durationMs),
+        sql: statement.text.slice(0, 2000),
+      });
+    }
+    if (this.listeners.length === 0) return;
+    const run: StatementRun = { name: statement.name, text: statement.text, durationMs, rows };
+    for (const listener of this.listeners) listener(run);
+  }
+}
