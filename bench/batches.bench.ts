@@ -7,7 +7,7 @@ import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import QueryStream from 'pg-query-stream';
 import { runMigrations } from '../src/database/migrator.js';
-import { FINISH_BATCHES_SQL } from '../src/modules/batches/batch.sql.js';
+import { FINISH_BATCHES } from '../src/modules/queue/queue.sql.js';
 import { hashJobType } from '../src/modules/job-types/builtin/hash.job-type.js';
 import { benchDatabase, freePort, siblingDatabase, type BenchDatabase } from './lib/database.js';
 import { emitResult, isSmoke, runBench } from './lib/protocol.js';
@@ -456,7 +456,7 @@ async function main(): Promise<void> {
         WHERE batch_id = ANY($1::uuid[])`,
       [batchIds],
     );
-    const { rows: finished } = await client.query<{ status: string }>(FINISH_BATCHES_SQL, [batchIds]);
+    const { rows: finished } = await client.query<{ status: string }>(FINISH_BATCHES.text, [batchIds]);
     if (finished.length !== 2 || finished.some((b) => b.status !== 'completed')) {
       throw new Error(`batches not completed: ${JSON.stringify(finished)}`);
     }
@@ -624,7 +624,7 @@ async function main(): Promise<void> {
         'Upload memory: the service keeps every validated item until all are checked (all-or-nothing), so its ' +
           'RSS grows with the batch by design, and is let go after the 201.',
         'Results were filled by SQL, not by a worker: one results row per job with the real sha256 hex ' +
-          '(PostgreSQL sha256()), jobs marked completed, the batches ended by FINISH_BATCHES_SQL, then VACUUM ' +
+          '(PostgreSQL sha256()), jobs marked completed, the batches ended by FINISH_BATCHES (queue.finishBatches), then VACUUM ' +
           'ANALYZE; every downloaded line is checked (JSON object, jobId a UUID, customId in upload order, the ' +
           'digest Node computes) and is byte-for-byte what the bare cursor produced.',
         `Download memory: a new service process, so nothing of the upload's heap counts,, warmed up by two ` +

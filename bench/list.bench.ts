@@ -6,7 +6,7 @@ import { createApp } from '../src/app.factory.js';
 import { createLogger } from '../src/common/logging/logger.js';
 import { loadConfig } from '../src/config/config.js';
 import { runMigrations } from '../src/database/migrator.js';
-import { JOB_COLUMNS } from '../src/modules/jobs/jobs.repository.js';
+import { jobColumns } from '../src/modules/queue/queue.fragments.js';
 import { benchDatabase } from './lib/database.js';
 import { emitResult, isSmoke, runBench } from './lib/protocol.js';
 import { seedUsers, type SeededUser } from './lib/seed.js';
@@ -37,12 +37,12 @@ const CASES: ListCase[] = [
   {
     label: 'by user',
     query: 'limit=20',
-    sql: `SELECT ${JOB_COLUMNS} FROM jobs WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 21`,
+    sql: `SELECT ${jobColumns('jobs')} FROM jobs WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 21`,
   },
   {
     label: 'by user + status',
     query: 'status=completed&limit=20',
-    sql: `SELECT ${JOB_COLUMNS} FROM jobs WHERE user_id = $1 AND status = 'completed' ORDER BY created_at DESC, id DESC LIMIT 21`,
+    sql: `SELECT ${jobColumns('jobs')} FROM jobs WHERE user_id = $1 AND status = 'completed' ORDER BY created_at DESC, id DESC LIMIT 21`,
     check: (job) => job.status === 'completed',
   },
 ];

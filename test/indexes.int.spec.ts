@@ -1,9 +1,11 @@
 import pg from 'pg';
-import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../src/database/db.js';
+import type { Sql } from '../src/database/sql.js';
 import { JobsRepository } from '../src/modules/jobs/jobs.repository.js';
-import { WorkerRepository } from '../src/modules/queue/worker/worker.repository.js';
 import { PipelinesRepository } from '../src/modules/pipelines/pipelines.repository.js';
+import type { JobChanges } from '../src/modules/queue/job-changes.js';
+import { JobLifecycle } from '../src/modules/queue/job-lifecycle.service.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 
 /**
@@ -35,42 +37,43 @@ function seqScans(plan: Plan): string[] {
 }
 
 /**
- * A stand-in for TypeORM's DataSource that EXPLAINs instead of executing. `query` serves the
- * repositories' ad-hoc SQL (custom plans, as PostgreSQL plans an unnamed statement). The hot
- * queries run as named prepared statements through `driver.master` (database/prepared.ts) and
- * PostgreSQL may switch those to a generic plan after five runs, so they are explained with
- * `plan_cache_mode = force_generic_plan`: the plan the server settles on in production.
+ * A stand-in for the Db provider that EXPLAINs instead of executing. Unprepared statements are
+ * explained with their parameters (a custom plan, as PostgreSQL plans an unnamed statement).
+ * Prepared ones (`prepare: true`, the hot queries) may be switched by PostgreSQL to a generic plan
+ * after five runs, so they are explained with `plan_cache_mode = force_generic_plan`: the plan the
+ * server settles on in production.
  */
-class ExplainingDataSource {
+class ExplainingDb {
   readonly plans: Plan[] = [];
-  readonly driver: { master: { query(q: { name: string; text: string; values: unknown[] }): Promise<unknown> } };
 
-  constructor(private readonly client: pg.Client) {
-    this.driver = {
-      master: {
-        query: async ({ name, text, values }) => {
-          const literals = values.map((v) => this.literal(v)).join(', ');
-          await client.query(`SET plan_cache_mode = force_generic_plan`);
-          try {
-            await client.query(`PREPARE ${name} AS ${text}`);
-            const { rows } = await client.query<{ 'QUERY PLAN': Plan[] }>(
-              `EXPLAIN (FORMAT JSON) EXECUTE ${name}(${literals})`,
-            );
-            this.plans.push(rows[0]['QUERY PLAN'][0].Plan as Plan);
-            return { rows: [] };
-          } finally {
-            await client.query(`DEALLOCATE ${name}`);
-            await client.query(`RESET plan_cache_mode`);
-          }
-        },
-      },
-    };
+  constructor(private readonly client: pg.Client) {}
+
+  get reader(): this {
+    return this;
   }
 
-  async query(sql: string, params: unknown[] = []): Promise<unknown[]> {
-    const { rows } = await this.client.query<{ 'QUERY PLAN': Plan[] }>(`EXPLAIN (FORMAT JSON) ${sql}`, params);
-    this.plans.push(rows[0]['QUERY PLAN'][0].Plan as Plan);
-    return [];
+  async query(statement: Sql<object>, params: readonly unknown[] = []): Promise<unknown[]> {
+    if (!statement.prepare) {
+      const { rows } = await this.client.query<{ 'QUERY PLAN': Plan[] }>(`EXPLAIN (FORMAT JSON) ${statement.text}`, [
+        ...params,
+      ]);
+      this.plans.push(rows[0]['QUERY PLAN'][0].Plan as Plan);
+      return [];
+    }
+    const name = statement.name.replace('.', '_');
+    const literals = params.map((v) => this.literal(v)).join(', ');
+    await this.client.query(`SET plan_cache_mode = force_generic_plan`);
+    try {
+      await this.client.query(`PREPARE ${name} AS ${statement.text}`);
+      const { rows } = await this.client.query<{ 'QUERY PLAN': Plan[] }>(
+        `EXPLAIN (FORMAT JSON) EXECUTE ${name}(${literals})`,
+      );
+      this.plans.push(rows[0]['QUERY PLAN'][0].Plan as Plan);
+      return [];
+    } finally {
+      await this.client.query(`DEALLOCATE ${name}`);
+      await this.client.query(`RESET plan_cache_mode`);
+    }
   }
 
   /** The plan of the one statement `run` sends. */
@@ -92,9 +95,9 @@ class ExplainingDataSource {
 describe('performance indexes serve the application’s queries', () => {
   let db: TestDatabase;
   let client: pg.Client;
-  let explaining: ExplainingDataSource;
+  let explaining: ExplainingDb;
   let jobs: JobsRepository;
-  let worker: WorkerRepository;
+  let worker: JobLifecycle;
   let pipelines: PipelinesRepository;
   let userIds: string[];
   let oldUserId: string;
@@ -153,11 +156,11 @@ describe('performance indexes serve the application’s queries', () => {
     await client.query('ANALYZE results');
     const done = await client.query<{ id: string }>(`SELECT id FROM jobs WHERE status = 'completed' LIMIT 1`);
     completedJobId = done.rows[0].id;
-    explaining = new ExplainingDataSource(client);
-    const ds = explaining as unknown as DataSource;
-    jobs = new JobsRepository(ds);
-    worker = new WorkerRepository(ds);
-    pipelines = new PipelinesRepository(ds);
+    explaining = new ExplainingDb(client);
+    const explainingDb = explaining as unknown as Db;
+    jobs = new JobsRepository(explainingDb);
+    worker = new JobLifecycle(explainingDb, { active: false } as JobChanges);
+    pipelines = new PipelinesRepository(explainingDb);
   }, 120_000);
 
   afterAll(async () => {

@@ -42,8 +42,15 @@ export const ERROR_CATALOG = {
   JOB_NOT_CANCELLABLE: {
     status: 409,
     title: 'Job not cancellable',
-    meaning: 'The job has already finished, so it cannot be cancelled (or retried, for the retry operation).',
-    action: 'Read the job; only queued or running jobs can be cancelled, failed or cancelled ones retried.',
+    meaning: 'The job has already finished, so it cannot be cancelled.',
+    action: 'Read the job; only queued or running jobs can be cancelled.',
+  },
+  JOB_NOT_RETRYABLE: {
+    status: 409,
+    title: 'Job not retryable',
+    meaning:
+      'Only a failed or cancelled job can be retried, and not one of a batch or pipeline run that has ended (its outcome is final).',
+    action: 'Read the job: wait for a queued or running job to end; submit a new job instead of retrying one of an ended batch or run.',
   },
   JOB_NOT_FINISHED: {
     status: 409,

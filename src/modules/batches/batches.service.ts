@@ -7,6 +7,7 @@ import { AppConfig } from '../../config/config.js';
 import { JobTypeRegistry } from '../job-types/job-type.registry.js';
 import { BatchItemsValidator, readNdjson } from './batch-items.js';
 import { formatResults } from './batch-results.js';
+import { JobLifecycle } from '../queue/job-lifecycle.service.js';
 import { BatchesRepository, type BatchRow } from './batches.repository.js';
 import type { BatchResponseDto, BatchResultsQueryDto, ListBatchesQueryDto } from './dto/batch.dto.js';
 
@@ -39,6 +40,7 @@ function byteLimit(limit: number): Transform {
 export class BatchesService {
   constructor(
     private readonly repo: BatchesRepository,
+    private readonly lifecycle: JobLifecycle,
     private readonly types: JobTypeRegistry,
     private readonly config: AppConfig,
   ) {}
@@ -70,7 +72,8 @@ export class BatchesService {
       }
     }
     const items = validator.finish();
-    return toBatchResponse(await this.repo.create(me.userId, items, metadata));
+    const id = await this.lifecycle.enqueueBatch(me.userId, items, metadata);
+    return toBatchResponse(await this.find(me.userId, id));
   }
 
   async get(userId: string, id: string): Promise<BatchResponseDto> {
@@ -83,7 +86,7 @@ export class BatchesService {
   }
 
   async cancel(userId: string, id: string): Promise<BatchResponseDto> {
-    const cancelled = await this.repo.cancel(userId, id);
+    const cancelled = await this.lifecycle.cancelBatch(userId, id);
     const batch = await this.find(userId, id);
     if (!cancelled) {
       throw new DomainError('CONFLICT', `Batch ${id} is ${batch.status}; only a batch in progress can be cancelled`);
@@ -94,7 +97,7 @@ export class BatchesService {
   /** Checks ownership first (404), then streams the items in upload order. */
   async results(userId: string, id: string, query: BatchResultsQueryDto): Promise<Readable> {
     await this.find(userId, id);
-    const rows = (await this.repo.streamResults(id, query.status)) as Readable;
+    const rows = await this.repo.streamResults(id, query.status);
     return formatResults(rows, query.format);
   }
 

@@ -51,9 +51,9 @@ export class JobsController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<JobResponseDto> {
     if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-      throw new DomainError('BAD_REQUEST', 'Idempotency-Key must be 1–255 printable ASCII characters', [
-        { field: 'Idempotency-Key', message: 'must be 1–255 printable ASCII characters' },
-      ]);
+      throw new DomainError('BAD_REQUEST', 'Idempotency-Key must be 1–255 printable ASCII characters', {
+        errors: [{ field: 'Idempotency-Key', message: 'must be 1–255 printable ASCII characters' }],
+      });
     }
     const { job, replayed } = await this.jobs.create(me.userId, dto, idempotencyKey);
     if (replayed) void reply.header('idempotent-replayed', 'true');
@@ -100,7 +100,7 @@ export class JobsController {
   @HttpCode(200)
   @ApiOperation({ operationId: 'retryJob', summary: 'Put a failed or cancelled job back in the queue' })
   @ApiOkResponse({ type: JobResponseDto })
-  @ApiProblems(400, 404, 'JOB_NOT_CANCELLABLE')
+  @ApiProblems(400, 404, 'JOB_NOT_RETRYABLE')
   retryJob(@CurrentUser() me: Principal, @Param('id', UuidParam) id: string): Promise<JobResponseDto> {
     return this.jobs.retry(me.userId, id);
   }

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { DomainError, NotFoundError, ValidationFailedError } from '../../common/errors/domain-error.js';
 import { decodeCursor, toPage, type Page } from '../../common/pagination/pagination.js';
 import type { CreateJobDto, JobResponseDto, JobResultDto, JobTypeDto, ListJobsQueryDto } from './dto/job.dto.js';
 import { toJobResponse } from './dto/job.dto.js';
 import { JobTypeRegistry } from '../job-types/job-type.registry.js';
-import { JobsRepository, type JobRow } from './jobs.repository.js';
+import { JobLifecycle } from '../queue/job-lifecycle.service.js';
+import type { JobRow } from '../queue/queue.types.js';
+import { JobsRepository } from './jobs.repository.js';
 
 /** Canonical JSON (sorted keys) so that the same body hashes the same whatever its key order. */
 function canonical(value: unknown): string {
@@ -27,10 +29,9 @@ export interface CreatedJob {
 
 @Injectable()
 export class JobsService {
-  private readonly logger = new Logger('JobsService');
-
   constructor(
     private readonly jobs: JobsRepository,
+    private readonly lifecycle: JobLifecycle,
     private readonly types: JobTypeRegistry,
   ) {}
 
@@ -52,7 +53,7 @@ export class JobsService {
     if (!type || errors.length) throw new ValidationFailedError(errors, 'The job is invalid');
 
     const requestHash = idempotencyKey ? createHash('sha256').update(canonical(dto)).digest('hex') : null;
-    const row = await this.jobs.insert({
+    const row = await this.lifecycle.enqueue({
       userId,
       type: type.name,
       input: dto.input,
@@ -96,18 +97,8 @@ export class JobsService {
   }
 
   async cancel(userId: string, id: string): Promise<JobResponseDto> {
-    const row = await this.jobs.cancel(userId, id);
-    if (row) {
-      // The cancel has committed; ending its batch or run is bookkeeping the sweeper repeats, so a
-      // failure here is logged, not turned into an error for a request that succeeded.
-      try {
-        if (row.batch_id) await this.jobs.finishBatch(row.batch_id); // it may have been the batch's last job
-        if (row.pipeline_run_id) await this.jobs.stopRun(row.pipeline_run_id); // the run cannot go on without it
-      } catch (error) {
-        this.logger.warn({ err: error, jobId: id }, 'could not end the batch or run of a cancelled job');
-      }
-      return toJobResponse(row);
-    }
+    const row = await this.lifecycle.cancel(userId, id);
+    if (row) return toJobResponse(row);
     const job = await this.find(userId, id);
     throw new DomainError(
       'JOB_NOT_CANCELLABLE',
@@ -116,17 +107,17 @@ export class JobsService {
   }
 
   async retry(userId: string, id: string): Promise<JobResponseDto> {
-    const row = await this.jobs.retry(userId, id);
+    const row = await this.lifecycle.retry(userId, id);
     if (row) return toJobResponse(row);
     const job = await this.find(userId, id);
     if ((job.status === 'failed' || job.status === 'cancelled') && (job.batch_id || job.pipeline_run_id)) {
       throw new DomainError(
-        'JOB_NOT_CANCELLABLE',
+        'JOB_NOT_RETRYABLE',
         `Job ${id} belongs to a ${job.batch_id ? 'batch' : 'pipeline run'} that has ended; its outcome is final`,
       );
     }
     throw new DomainError(
-      'JOB_NOT_CANCELLABLE',
+      'JOB_NOT_RETRYABLE',
       `Job ${id} is ${job.status}; only failed or cancelled jobs can be retried`,
     );
   }

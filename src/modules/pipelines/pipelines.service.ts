@@ -14,7 +14,9 @@ import type {
   PipelineResponseDto,
   RunResponseDto,
 } from './dto/pipeline.dto.js';
-import { PipelinesRepository, type PipelineRow, type RunRow, type RunStep } from './pipelines.repository.js';
+import { JobLifecycle } from '../queue/job-lifecycle.service.js';
+import type { RunStep } from '../queue/queue.types.js';
+import { PipelinesRepository, type PipelineRow, type RunRow } from './pipelines.repository.js';
 
 function toPipeline(row: PipelineRow): PipelineResponseDto {
   return {
@@ -48,7 +50,7 @@ function toRun(row: RunRow): RunResponseDto {
   };
 }
 
-/** The same merge as the worker's SQL (mergedInputSql): previous output ⊕ params, params winning. */
+/** The same merge as the queue's SQL (mergedInput in queue.fragments.ts): previous output ⊕ params, params winning. */
 function merge(previous: unknown, params: Record<string, unknown> | undefined): Record<string, unknown> {
   const base =
     typeof previous === 'object' && previous !== null && !Array.isArray(previous)
@@ -61,6 +63,7 @@ function merge(previous: unknown, params: Record<string, unknown> | undefined): 
 export class PipelinesService {
   constructor(
     private readonly repo: PipelinesRepository,
+    private readonly lifecycle: JobLifecycle,
     private readonly types: JobTypeRegistry,
   ) {}
 
@@ -112,7 +115,8 @@ export class PipelinesService {
     const firstInput = merge(dto.input, steps[0].params);
     const errors = this.types.validateInput(steps[0].type, firstInput);
     if (errors.length) throw new ValidationFailedError(errors, 'The input does not fit the first step');
-    return toRun(await this.repo.startRun(userId, pipelineId, steps, dto.input, firstInput, dto.metadata ?? {}));
+    const runId = await this.lifecycle.startRun(userId, pipelineId, steps, dto.input, firstInput, dto.metadata ?? {});
+    return toRun(await this.findRun(userId, runId));
   }
 
   async getRun(userId: string, id: string): Promise<RunResponseDto> {
@@ -125,7 +129,7 @@ export class PipelinesService {
   }
 
   async cancelRun(userId: string, id: string): Promise<RunResponseDto> {
-    const cancelled = await this.repo.cancelRun(userId, id);
+    const cancelled = await this.lifecycle.cancelRun(userId, id);
     const run = await this.findRun(userId, id);
     if (!cancelled)
       throw new DomainError('CONFLICT', `Run ${id} is ${run.status}; only a running run can be cancelled`);

@@ -1,13 +1,18 @@
 import { Module } from '@nestjs/common';
 import { JobTypesModule } from '../job-types/job-types.module.js';
+import { JobChanges } from './job-changes.js';
+import { JobLifecycle } from './job-lifecycle.service.js';
 import { JobWorkerService } from './worker/job-worker.service.js';
 import { QueueSweeperService } from './worker/queue-sweeper.service.js';
-import { WorkerRepository } from './worker/worker.repository.js';
 
-/** The queue: the worker and its upkeep (which start only when ROLE runs workers). */
+/**
+ * The queue: JobLifecycle, the one owner of every job transition; JobChanges, the feed that
+ * publishes them; the worker and the sweeper (which start only when ROLE runs workers). Jobs,
+ * batches and pipelines import it; it imports none of them.
+ */
 @Module({
   imports: [JobTypesModule],
-  providers: [WorkerRepository, JobWorkerService, QueueSweeperService],
-  exports: [JobWorkerService, QueueSweeperService],
+  providers: [JobChanges, JobLifecycle, JobWorkerService, QueueSweeperService],
+  exports: [JobChanges, JobLifecycle, JobWorkerService, QueueSweeperService],
 })
 export class QueueModule {}

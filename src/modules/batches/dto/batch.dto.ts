@@ -1,8 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional } from 'class-validator';
 import { PageQueryDto } from '../../../common/pagination/pagination.js';
-import { JOB_STATUSES, type JobStatus } from '../../jobs/jobs.repository.js';
-import { BATCH_STATUSES, type BatchStatus } from '../batch.sql.js';
+import { JOB_STATUSES, type JobStatus } from '../../queue/queue.types.js';
+import { BATCH_STATUSES, type BatchStatus } from '../../queue/queue.types.js';
 
 export class BatchItemDto {
   @ApiPropertyOptional({ example: 'row-42', description: 'Your id for the item; unique in the batch' })

@@ -2,7 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsDate, IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
 import { PageQueryDto } from '../../../common/pagination/pagination.js';
-import { JOB_STATUSES, type JobRow, type JobStatus } from '../jobs.repository.js';
+import { JOB_STATUSES, type JobRow, type JobStatus } from '../../queue/queue.types.js';
 
 export const MAX_PRIORITY = 1000;
 export const MAX_ATTEMPTS_LIMIT = 25;

@@ -13,8 +13,8 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { PageQueryDto } from '../../../common/pagination/pagination.js';
-import { JOB_STATUSES, type JobStatus } from '../../jobs/jobs.repository.js';
-import { RUN_STATUSES, type RunStatus } from '../pipeline.sql.js';
+import { JOB_STATUSES, type JobStatus } from '../../queue/queue.types.js';
+import { RUN_STATUSES, type RunStatus } from '../../queue/queue.types.js';
 
 export const MAX_STEPS = 20;
 

@@ -7,8 +7,8 @@ import { AppConfig } from '../../../config/config.js';
 import { PgListener } from '../../../database/pg-listener.js';
 import { JobError, type JobType } from '../../job-types/job-type.js';
 import { JobTypeRegistry } from '../../job-types/job-type.registry.js';
-import { JOB_CANCEL_CHANNEL, JOBS_CHANNEL } from '../../jobs/jobs.repository.js';
-import { WorkerRepository, type ClaimedJob, type JobFailure } from './worker.repository.js';
+import { JobLifecycle } from '../job-lifecycle.service.js';
+import { JOB_CANCEL_CHANNEL, JOBS_CHANNEL, type ClaimedJob, type JobFailure } from '../queue.types.js';
 
 interface InFlight {
   job: ClaimedJob;
@@ -58,7 +58,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
    * the previous write is in flight. Resolves with whether the job was still ours.
    */
   private readonly completions = new MicroBatcher<{ id: string; json: string }, boolean>(async (jobs) => {
-    const done = await this.repo.complete(this.workerId, jobs);
+    const done = await this.lifecycle.complete(this.workerId, jobs);
     return jobs.map((j) => done.has(j.id));
   });
   private loop: Promise<void> | undefined;
@@ -66,7 +66,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
 
   constructor(
     private readonly config: AppConfig,
-    private readonly repo: WorkerRepository,
+    private readonly lifecycle: JobLifecycle,
     private readonly types: JobTypeRegistry,
     private readonly listener: PgListener,
   ) {}
@@ -101,7 +101,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
     if (!finished) {
       const ids = [...this.inFlight.keys()];
       for (const f of this.inFlight.values()) f.controller.abort(new AbortReason('shutdown', 'worker shutting down'));
-      const released = await this.repo.release(this.workerId, ids);
+      const released = await this.lifecycle.release(this.workerId, ids);
       this.logger.warn({ released }, 'released in-flight jobs to the queue after the shutdown grace period');
       await all;
     }
@@ -116,7 +116,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
       let claimed: ClaimedJob[] = [];
       if (free > 0) {
         try {
-          claimed = await this.repo.claim(this.workerId, free, leaseMs);
+          claimed = await this.lifecycle.claim(this.workerId, free, leaseMs);
         } catch (error) {
           this.logger.error({ err: error }, 'claim failed; retrying after the poll interval');
         }
@@ -196,7 +196,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
       let completed: boolean;
       try {
         completed = job.pipeline_run_id
-          ? await this.repo.completeStep(this.workerId, job.id, json)
+          ? await this.lifecycle.completeStep(this.workerId, job.id, json)
           : await this.completions.add({ id: job.id, json });
       } catch (error) {
         // The handler succeeded; storing it did not. Not the job's fault, so no failed attempt:
@@ -204,11 +204,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
         this.logger.error({ err: error, jobId: job.id }, 'could not store a completed job; it will run again');
         return;
       }
-      if (completed) {
-        await this.finishBatch(job);
-      } else {
-        this.logger.debug({ jobId: job.id }, 'job finished but was no longer ours (cancelled or swept)');
-      }
+      if (!completed) this.logger.debug({ jobId: job.id }, 'job finished but was no longer ours (cancelled or swept)');
     } catch (error) {
       await this.handleError(job, type, error, controller.signal);
     } finally {
@@ -236,36 +232,10 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
   private async failAttempt(job: ClaimedJob, failure: JobFailure, retryable: boolean, type?: JobType): Promise<void> {
     const retryIn = retryable && type ? backoffMs(type, job.attempts) : undefined;
     try {
-      if ((await this.repo.fail(this.workerId, job.id, failure, retryIn)) === 'failed') {
-        await this.finishBatch(job);
-        await this.failRun(job);
-      }
+      await this.lifecycle.fail(this.workerId, job.id, failure, retryIn);
     } catch (error) {
       // The lease will expire and the sweeper will requeue the job: nothing is lost.
       this.logger.error({ err: error, jobId: job.id }, 'could not record a failed attempt');
-    }
-  }
-
-  /**
-   * After a batch job ended (its transaction committed): end the batch if it was the last one.
-   * A failure here is repaired by the sweeper's pass over open batches.
-   */
-  private async finishBatch(job: ClaimedJob): Promise<void> {
-    if (!job.batch_id) return;
-    try {
-      await this.repo.finishBatches([job.batch_id]);
-    } catch (error) {
-      this.logger.warn({ err: error, batchId: job.batch_id }, 'could not check the batch for completion');
-    }
-  }
-
-  /** After a pipeline step failed for good (committed): fail its run. The sweeper repairs a miss. */
-  private async failRun(job: ClaimedJob): Promise<void> {
-    if (!job.pipeline_run_id) return;
-    try {
-      await this.repo.stopRuns([job.pipeline_run_id]);
-    } catch (error) {
-      this.logger.warn({ err: error, runId: job.pipeline_run_id }, 'could not fail the pipeline run');
     }
   }
 
@@ -273,7 +243,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
     const ids = [...this.inFlight.keys()];
     if (ids.length === 0) return;
     try {
-      const held = await this.repo.heartbeat(this.workerId, ids, this.config.worker.leaseMs);
+      const held = await this.lifecycle.heartbeat(this.workerId, ids, this.config.worker.leaseMs);
       for (const id of ids) {
         const entry = this.inFlight.get(id);
         if (entry && !held.has(id)) entry.controller.abort(new AbortReason('lease-lost', 'lease lost'));

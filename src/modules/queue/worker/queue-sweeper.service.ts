@@ -1,6 +1,6 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { AppConfig } from '../../../config/config.js';
-import { WorkerRepository } from './worker.repository.js';
+import { JobLifecycle } from '../job-lifecycle.service.js';
 
 const PURGE_BATCH = 1000;
 const PURGE_BATCHES_PER_SWEEP = 10;
@@ -20,7 +20,7 @@ export class QueueSweeperService implements OnApplicationBootstrap, BeforeApplic
 
   constructor(
     private readonly config: AppConfig,
-    private readonly repo: WorkerRepository,
+    private readonly lifecycle: JobLifecycle,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -51,11 +51,11 @@ export class QueueSweeperService implements OnApplicationBootstrap, BeforeApplic
 
   private async sweep(): Promise<void> {
     try {
-      const swept = await this.repo.sweepExpired();
+      const swept = await this.lifecycle.sweepExpired();
       if (swept.length) this.logger.warn({ jobs: swept }, 're-queued jobs whose lease expired');
-      const finished = await this.repo.finishBatches();
+      const finished = await this.lifecycle.finishBatches();
       if (finished.length) this.logger.log({ batches: finished }, 'finished batches');
-      const stoppedRuns = await this.repo.stopRuns();
+      const stoppedRuns = await this.lifecycle.stopRuns();
       if (stoppedRuns.length) this.logger.log({ runs: stoppedRuns }, 'ended pipeline runs');
       await this.purgeExpired();
     } catch (error) {
@@ -81,7 +81,7 @@ export class QueueSweeperService implements OnApplicationBootstrap, BeforeApplic
       }
       if (total) this.logger.log({ deleted: total, retentionDays: days }, `purged expired ${what}`);
     };
-    await purge('results', resultDays, (cutoff, limit) => this.repo.purgeResults(cutoff, limit));
-    await purge('jobs', jobDays, (cutoff, limit) => this.repo.purgeJobs(cutoff, limit));
+    await purge('results', resultDays, (cutoff, limit) => this.lifecycle.purgeResults(cutoff, limit));
+    await purge('jobs', jobDays, (cutoff, limit) => this.lifecycle.purgeJobs(cutoff, limit));
   }
 }

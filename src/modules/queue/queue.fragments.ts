@@ -1,0 +1,77 @@
+import { isoSql } from '../webhooks/outbox.js';
+import { JOB_CHANGES_CHANNEL } from './queue.types.js';
+
+/**
+ * SQL fragments the queue's statements (queue.sql.ts) are composed of, at load time. Each takes
+ * only a table alias or a constant expression, never a value; `src/queries/queue.sql` shows the
+ * complete statements they make.
+ */
+
+/** The columns of JobRow, from a `jobs` row alias. */
+export function jobColumns(a: string): string {
+  return `${a}.id, ${a}.user_id, ${a}.type, ${a}.status, ${a}.priority, ${a}.input, ${a}.metadata, ${a}.attempts,
+  ${a}.max_attempts, ${a}.cost, ${a}.error, ${a}.batch_id, ${a}.pipeline_run_id, ${a}.idempotency_key,
+  ${a}.request_hash, ${a}.run_at, ${a}.created_at, ${a}.started_at, ${a}.finished_at, ${a}.created_at::text AS cursor_ts`;
+}
+
+/** The columns of a TransitionRow, from a `jobs` row alias `a` and the SQL of its previous status. */
+export function transitionColumns(a: string, from: string): string {
+  return `${a}.id, ${a}.user_id, ${a}.batch_id, ${a}.pipeline_run_id, ${a}.type, ${from} AS from_status,
+  ${a}.status, ${a}.started_at, ${a}.finished_at`;
+}
+
+/**
+ * NOTIFYs JOB_CHANGES_CHANNEL with the rows of `cte`, each as the JSON array `entry` (over alias
+ * `c`), 25 rows per notification (a payload must stay under 8,000 bytes); evaluates to the number
+ * of notifications. A scalar subquery in the statement's final SELECT: it runs in the statement,
+ * so the notifications are delivered exactly when the change commits.
+ */
+export function notifyChanges(cte: string, entry: string): string {
+  return `(SELECT count(pg_notify('${JOB_CHANGES_CHANNEL}', n.payload)) FROM (
+      SELECT json_agg(${entry})::text AS payload
+        FROM (SELECT x.*, (row_number() OVER () - 1) / 25 AS chunk FROM ${cte} x) c
+       GROUP BY c.chunk) n)`;
+}
+
+/** A job's entry in a change notification: see JobChanges for the format. */
+export function jobEntry(from: string): string {
+  return `json_build_array('job', c.id, c.user_id, c.batch_id, c.pipeline_run_id, c.type, ${from}, c.status)`;
+}
+export const BATCH_ENTRY = `json_build_array('batch', c.id, c.user_id, c.status)`;
+export const RUN_ENTRY = `json_build_array('run', c.id, c.user_id, c.status)`;
+
+/** `counts` of the batch whose id is the column `idColumn`, from its job rows (index jobs_batch_id): never a counter that can drift. */
+export function batchCounts(idColumn: string): string {
+  return `(SELECT jsonb_build_object(
+      'total', count(*),
+      'queued', count(*) FILTER (WHERE status = 'queued'),
+      'running', count(*) FILTER (WHERE status = 'running'),
+      'completed', count(*) FILTER (WHERE status = 'completed'),
+      'failed', count(*) FILTER (WHERE status = 'failed'),
+      'cancelled', count(*) FILTER (WHERE status = 'cancelled'))
+    FROM jobs WHERE batch_id = ${idColumn})`;
+}
+
+/** The `data` of batch.* events (the batch as GET /batches/{id} returns it), from a batches row alias. */
+export function batchEventData(a: string): string {
+  return `jsonb_build_object('id', ${a}.id, 'status', ${a}.status, 'counts', ${batchCounts(`${a}.id`)},
+    'metadata', ${a}.metadata, 'createdAt', ${isoSql(`${a}.created_at`)},
+    'completedAt', ${isoSql(`${a}.completed_at`)})`;
+}
+
+/** The `data` of pipeline.* events, from a pipeline_jobs row alias. */
+export function runEventData(a: string): string {
+  return `jsonb_build_object('id', ${a}.id, 'pipelineId', ${a}.pipeline_id, 'status', ${a}.status,
+    'output', ${a}.output, 'error', ${a}.error, 'createdAt', ${isoSql(`${a}.created_at`)},
+    'finishedAt', ${isoSql(`${a}.finished_at`)})`;
+}
+
+/**
+ * A step's input: the previous output (or the run input) merged with the step's `params`,
+ * params winning. A non-object output is passed as `{value: output}` so there is something to merge.
+ */
+export function mergedInput(previous: string, step: string): string {
+  return `(CASE WHEN jsonb_typeof(${previous}) = 'object' THEN ${previous}
+               ELSE jsonb_build_object('value', ${previous}) END
+           || coalesce(${step} -> 'params', '{}'::jsonb))`;
+}

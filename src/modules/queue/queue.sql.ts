@@ -1,0 +1,475 @@
+import { sql } from '../../database/sql.js';
+import { eventType, jobEventData, outboxCtes } from '../webhooks/outbox.js';
+import {
+  BATCH_ENTRY,
+  batchEventData,
+  jobColumns,
+  jobEntry,
+  mergedInput,
+  notifyChanges,
+  RUN_ENTRY,
+  runEventData,
+  transitionColumns,
+} from './queue.fragments.js';
+import { JOB_CANCEL_CHANNEL, JOBS_CHANNEL, type ClaimedJob, type JobRow, type JobStatus } from './queue.types.js';
+
+/**
+ * Every statement that writes a job's status, its result, its usage record, a batch's or a
+ * pipeline run's status, or their webhook events (the outbox CTEs, in the same statement as the
+ * change). Nothing else in Conveyor writes those; `src/queries/queue.sql` shows them in full.
+ *
+ * Conventions:
+ * - A worker's writes are guarded by `status = 'running' AND locked_by = <worker>`, so a worker
+ *   that lost its lease (swept, cancelled) changes nothing.
+ * - Statements that pick rows with a locking subquery write `id = ANY(ARRAY(subquery))`, not a
+ *   join or `IN (subquery)`: the planner then fetches the picked rows by primary key (with a join,
+ *   the claim's generic plan seq-scanned the table; test/indexes.int.spec.ts).
+ * - Where the previous status is not implied by the WHERE, a `target` CTE locks the rows
+ *   (FOR UPDATE) and reads it: in a data-modifying statement every other part sees the snapshot
+ *   from the statement's start, which a concurrent commit may have made stale.
+ * - Every statement that changes jobs returns TransitionRows (the change feed's input) and
+ *   NOTIFYs JOB_CHANGES_CHANNEL for other instances (creations excepted: no instance can hold a
+ *   stale copy of a job that did not exist).
+ */
+
+/** What a transition statement returns per job: JobChanges turns it into a JobTransition. */
+export interface TransitionRow {
+  id: string;
+  user_id: string;
+  batch_id: string | null;
+  pipeline_run_id: string | null;
+  type: string;
+  from_status: JobStatus | null;
+  status: JobStatus;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+export interface ParentRow {
+  id: string;
+  user_id: string;
+  status: string;
+}
+
+/** A job that ends `failed` emits job.failed; one going back to `queued` for a retry emits nothing. */
+const FAILED_EVENT = `CASE WHEN s.status = 'failed' THEN ${eventType('job.failed')} END`;
+
+// ---- enqueue -------------------------------------------------------------------------------
+
+/**
+ * A job, its usage record, job.created and the workers' wake-up, in one statement. With an
+ * idempotency key this user already used, inserts nothing and returns no row.
+ */
+export const ENQUEUE = sql<JobRow & TransitionRow>(
+  'queue.enqueue',
+  `WITH inserted AS (
+     INSERT INTO jobs (user_id, type, input, priority, run_at, max_attempts, metadata, cost, idempotency_key, request_hash)
+     VALUES ($1, $2, $3, $4, coalesce($5, now()), $6, $7, $8, $9, $10)
+     ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+     RETURNING *),
+   usage AS (
+     INSERT INTO usage_records (user_id, job_id, job_type, credits) SELECT user_id, id, type, cost FROM inserted),
+   ${outboxCtes('inserted', eventType('job.created'), jobEventData('s'))}
+   SELECT ${jobColumns('i')}, NULL AS from_status, pg_notify('${JOBS_CHANNEL}', '') FROM inserted i`,
+);
+
+export const INSERT_BATCH = sql<{ id: string }>(
+  'queue.insertBatch',
+  `INSERT INTO batches (user_id, total, metadata) VALUES ($1, $2, $3) RETURNING id`,
+);
+
+/** Up to BATCH_INSERT_CHUNK jobs of a batch and their usage records: one multi-row INSERT from arrays. */
+export const INSERT_BATCH_JOBS = sql<{ id: string; type: string }>(
+  'queue.insertBatchJobs',
+  `WITH inserted AS (
+     INSERT INTO jobs (user_id, batch_id, type, input, metadata, max_attempts, cost, custom_id, batch_item)
+     SELECT $1, $2, t.type, t.input, t.metadata, t.max_attempts, t.cost, t.custom_id, t.item
+       FROM unnest($3::text[], $4::jsonb[], $5::jsonb[], $6::int[], $7::int[], $8::text[], $9::int[])
+            AS t(type, input, metadata, max_attempts, cost, custom_id, item)
+     RETURNING id, user_id, type, cost),
+   usage AS (
+     INSERT INTO usage_records (user_id, job_id, job_type, credits) SELECT user_id, id, type, cost FROM inserted)
+   SELECT id, type FROM inserted`,
+);
+
+/** A new batch's batch.created event and the workers' wake-up, once its jobs are in. */
+export const BATCH_CREATED = sql<{ id: string }>(
+  'queue.batchCreated',
+  `WITH created AS (SELECT * FROM batches WHERE id = $1),
+   ${outboxCtes('created', eventType('batch.created'), batchEventData('s'))}
+   SELECT id, pg_notify('${JOBS_CHANNEL}', '') FROM created`,
+);
+
+/** A pipeline run and its first step's job (usage record, job.created, wake-up), in one statement. */
+export const START_RUN = sql<{ run_id: string } & TransitionRow>(
+  'queue.startRun',
+  `WITH run AS (
+     INSERT INTO pipeline_jobs (user_id, pipeline_id, status, current_step, steps, input, metadata)
+     VALUES ($1, $2, 'running', 0, $3, $4, $5) RETURNING *),
+   first AS (
+     INSERT INTO jobs (user_id, type, input, max_attempts, cost, pipeline_run_id, pipeline_step)
+     SELECT $1, $6, $7, $8, $9, run.id, 0 FROM run RETURNING *),
+   usage AS (INSERT INTO usage_records (user_id, job_id, job_type, credits) SELECT user_id, id, type, cost FROM first),
+   ${outboxCtes('first', eventType('job.created'), jobEventData('s'))}
+   SELECT f.pipeline_run_id AS run_id, ${transitionColumns('f', 'NULL')}, pg_notify('${JOBS_CHANNEL}', '') FROM first f`,
+);
+
+// ---- the worker ----------------------------------------------------------------------------
+
+/**
+ * Claims up to `$2` due jobs, highest priority first, then oldest run_at; served by
+ * idx_jobs_status (status, priority DESC, run_at). SKIP LOCKED lets many workers claim at once
+ * without waiting on each other.
+ */
+export const CLAIM = sql<ClaimedJob & TransitionRow>(
+  'queue.claim',
+  `WITH claimed AS (
+     UPDATE jobs
+        SET status = 'running', attempts = attempts + 1, locked_by = $1,
+            lease_expires_at = now() + make_interval(secs => $3::double precision / 1000),
+            started_at = now(), updated_at = now()
+      WHERE id = ANY(ARRAY(
+              SELECT id FROM jobs
+               WHERE status = 'queued' AND run_at <= now()
+               ORDER BY priority DESC, run_at
+               LIMIT $2
+               FOR UPDATE SKIP LOCKED))
+     RETURNING *),
+   ${outboxCtes('claimed', eventType('job.started'), jobEventData('s'))}
+   SELECT ${transitionColumns('c', `'queued'`)}, c.input, c.attempts, c.max_attempts,
+          ${notifyChanges('claimed', jobEntry(`'queued'`))} AS notified
+     FROM claimed c`,
+  { prepare: true },
+);
+
+/** Extends the leases of the jobs this worker still holds; returns the ids it still holds. */
+export const HEARTBEAT = sql<{ id: string }>(
+  'queue.heartbeat',
+  `UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3::double precision / 1000)
+    WHERE id = ANY($2::uuid[]) AND locked_by = $1 AND status = 'running'
+   RETURNING id`,
+  { prepare: true },
+);
+
+/**
+ * running → completed for many jobs of worker `$1` at once (ids `$2`, outputs `$3`), each with
+ * its one result row and its job.completed event, in one statement (one commit).
+ */
+export const COMPLETE = sql<TransitionRow>(
+  'queue.complete',
+  `WITH input AS (SELECT * FROM unnest($2::uuid[], $3::jsonb[]) AS i(id, output)),
+   done AS (
+     UPDATE jobs j SET status = 'completed', finished_at = now(), updated_at = now(), error = NULL,
+            locked_by = NULL, lease_expires_at = NULL
+       FROM input i
+      WHERE j.id = i.id AND j.status = 'running' AND j.locked_by = $1
+     RETURNING j.*, i.output AS result_output),
+   -- idx_results_job_id is UNIQUE: even a bug elsewhere cannot give a job two results.
+   result AS (
+     INSERT INTO results (job_id, output) SELECT id, result_output FROM done ON CONFLICT (job_id) DO NOTHING),
+   ${outboxCtes('done', eventType('job.completed'), `${jobEventData('s')} || jsonb_build_object('output', s.result_output)`)}
+   SELECT ${transitionColumns('d', `'running'`)}, ${notifyChanges('done', jobEntry(`'running'`))} AS notified
+     FROM done d`,
+);
+
+/**
+ * A pipeline step's completion (job `$1`, worker `$2`, output `$3`), in one statement: the job,
+ * its result and job.completed; then, only while the run is `running`, either the next step's job
+ * (input = this output ⊕ its params), its usage record, job.created and the wake-up, or — after
+ * the last step — the run `completed` with this output and pipeline.completed. Returns the
+ * completed job's transition and the next job's, if any.
+ */
+export const COMPLETE_STEP = sql<TransitionRow & { run_completed: boolean }>(
+  'queue.completeStep',
+  `WITH done AS (
+     UPDATE jobs SET status = 'completed', finished_at = now(), updated_at = now(), error = NULL,
+            locked_by = NULL, lease_expires_at = NULL
+      WHERE id = $1 AND status = 'running' AND locked_by = $2
+     RETURNING *),
+   result AS (INSERT INTO results (job_id, output) SELECT id, $3::jsonb FROM done ON CONFLICT (job_id) DO NOTHING),
+   ${outboxCtes('done', eventType('job.completed'), `${jobEventData('s')} || jsonb_build_object('output', $3::jsonb)`, 'job_outbox')},
+   run AS (
+     SELECT r.id, r.user_id, r.steps, d.pipeline_step + 1 AS next_step,
+            d.pipeline_step + 1 >= jsonb_array_length(r.steps) AS last
+       FROM done d JOIN pipeline_jobs r ON r.id = d.pipeline_run_id AND r.status = 'running'),
+   next_job AS (
+     INSERT INTO jobs (user_id, type, input, max_attempts, cost, pipeline_run_id, pipeline_step)
+     SELECT run.user_id, step ->> 'type', ${mergedInput('$3::jsonb', 'step')},
+            (step ->> 'maxAttempts')::int, (step ->> 'cost')::int, run.id, run.next_step
+       FROM run, LATERAL (SELECT run.steps -> run.next_step AS step) s
+      WHERE NOT run.last
+     RETURNING *),
+   next_usage AS (
+     INSERT INTO usage_records (user_id, job_id, job_type, credits) SELECT user_id, id, type, cost FROM next_job),
+   ${outboxCtes('next_job', eventType('job.created'), jobEventData('s'), 'next_outbox')},
+   run_update AS (
+     UPDATE pipeline_jobs r
+        SET current_step = CASE WHEN run.last THEN r.current_step ELSE run.next_step END,
+            status = CASE WHEN run.last THEN 'completed' ELSE r.status END,
+            output = CASE WHEN run.last THEN $3::jsonb ELSE r.output END,
+            finished_at = CASE WHEN run.last THEN now() ELSE r.finished_at END,
+            updated_at = now()
+       FROM run WHERE r.id = run.id
+     RETURNING r.*),
+   ${outboxCtes('run_update', `CASE WHEN s.status = 'completed' THEN ${eventType('pipeline.completed')} END`, runEventData('s'), 'run_outbox')},
+   ended_run AS (SELECT * FROM run_update WHERE status = 'completed')
+   SELECT ${transitionColumns('d', `'running'`)},
+          ${notifyChanges('done', jobEntry(`'running'`))} + ${notifyChanges('ended_run', RUN_ENTRY)} AS notified,
+          (SELECT count(pg_notify('${JOBS_CHANNEL}', '')) FROM next_job) AS woken,
+          EXISTS (SELECT 1 FROM ended_run) AS run_completed
+     FROM done d
+   UNION ALL
+   SELECT ${transitionColumns('n', 'NULL')}, 0, 0, false FROM next_job n`,
+);
+
+/**
+ * A failed attempt of job `$1` by worker `$2` with error `$3`: back to `queued` after `$4` ms
+ * while attempts remain and `$4` is given (the error is retryable); otherwise `failed`.
+ */
+export const FAIL = sql<TransitionRow>(
+  'queue.fail',
+  `WITH failed AS (
+     UPDATE jobs
+        SET status = CASE WHEN $4::int IS NOT NULL AND attempts < max_attempts THEN 'queued' ELSE 'failed' END,
+            run_at = CASE WHEN $4::int IS NOT NULL AND attempts < max_attempts
+                          THEN now() + make_interval(secs => $4::double precision / 1000) ELSE run_at END,
+            finished_at = CASE WHEN $4::int IS NOT NULL AND attempts < max_attempts THEN NULL ELSE now() END,
+            error = $3, locked_by = NULL, lease_expires_at = NULL, updated_at = now()
+      WHERE id = $1 AND status = 'running' AND locked_by = $2
+      RETURNING *),
+   ${outboxCtes('failed', FAILED_EVENT, jobEventData('s'))}
+   SELECT ${transitionColumns('f', `'running'`)},
+          CASE WHEN f.status = 'queued' THEN pg_notify('${JOBS_CHANNEL}', '') END,
+          ${notifyChanges('failed', jobEntry(`'running'`))} AS notified
+     FROM failed f`,
+);
+
+/** Gives jobs back to the queue on shutdown without charging an attempt: the job did nothing wrong. */
+export const RELEASE = sql<TransitionRow>(
+  'queue.release',
+  `WITH released AS (
+     UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), run_at = now(),
+            locked_by = NULL, lease_expires_at = NULL, updated_at = now()
+      WHERE id = ANY($2::uuid[]) AND locked_by = $1 AND status = 'running'
+      RETURNING *)
+   SELECT ${transitionColumns('r', `'running'`)}, pg_notify('${JOBS_CHANNEL}', ''),
+          ${notifyChanges('released', jobEntry(`'running'`))} AS notified
+     FROM released r`,
+);
+
+// ---- the sweeper ---------------------------------------------------------------------------
+
+/**
+ * Re-queues jobs whose lease expired (their worker died), re-checking status and lease in the
+ * same UPDATE so a job that finished meanwhile is left alone. The dead attempt counts: a job
+ * that keeps killing its worker ends `failed` after max_attempts instead of looping forever.
+ */
+export const SWEEP_EXPIRED = sql<TransitionRow>(
+  'queue.sweepExpired',
+  `WITH swept AS (
+     UPDATE jobs
+        SET status = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'failed' END,
+            finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE now() END,
+            error = jsonb_build_object('code', 'LEASE_EXPIRED',
+                      'message', 'The worker running this job stopped renewing its lease (crashed or hung)'),
+            run_at = now(), locked_by = NULL, lease_expires_at = NULL, updated_at = now()
+      WHERE id = ANY(ARRAY(
+              SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < now()
+                 FOR UPDATE SKIP LOCKED))
+        AND status = 'running' AND lease_expires_at < now()
+     RETURNING *),
+   ${outboxCtes('swept', FAILED_EVENT, jobEventData('s'))}
+   SELECT ${transitionColumns('s', `'running'`)},
+          CASE WHEN s.status = 'queued' THEN pg_notify('${JOBS_CHANNEL}', '') END,
+          ${notifyChanges('swept', jobEntry(`'running'`))} AS notified
+     FROM swept s`,
+);
+
+/**
+ * Deletes up to `$2` finished standalone jobs created before `$1` (their results go by cascade;
+ * usage records keep their credits with job_id set to NULL). Jobs of a batch or a pipeline run are
+ * left alone: they go with their batch or run, never one by one. Served by idx_jobs_created_at.
+ */
+export const PURGE_JOBS = sql<{ id: string }>(
+  'queue.purgeJobs',
+  `DELETE FROM jobs WHERE id = ANY(ARRAY(
+     SELECT id FROM jobs
+      WHERE created_at < $1 AND status IN ('completed', 'failed', 'cancelled')
+        AND batch_id IS NULL AND pipeline_run_id IS NULL
+      ORDER BY created_at
+      LIMIT $2
+      FOR UPDATE SKIP LOCKED))
+   RETURNING id`,
+);
+
+/** Deletes up to `$2` results created before `$1`, oldest first; served by idx_results_created_at. */
+export const PURGE_RESULTS = sql<{ id: string }>(
+  'queue.purgeResults',
+  `DELETE FROM results WHERE id = ANY(ARRAY(
+     SELECT id FROM results WHERE created_at < $1 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED))
+   RETURNING id`,
+);
+
+// ---- a user's cancel and retry -------------------------------------------------------------
+
+/** Job `$1` of user `$2`: queued|running → cancelled, job.cancelled; the worker running it is told to abort. */
+export const CANCEL = sql<JobRow & TransitionRow>(
+  'queue.cancel',
+  `WITH target AS (
+     SELECT id, status FROM jobs WHERE id = $1 AND user_id = $2 AND status IN ('queued', 'running') FOR UPDATE),
+   cancelled AS (
+     UPDATE jobs j SET status = 'cancelled', finished_at = now(), updated_at = now(),
+            locked_by = NULL, lease_expires_at = NULL
+       FROM target t WHERE j.id = t.id
+     RETURNING j.*, t.status AS from_status),
+   ${outboxCtes('cancelled', eventType('job.cancelled'), jobEventData('s'))}
+   SELECT ${jobColumns('c')}, c.from_status,
+          CASE WHEN c.from_status = 'running' THEN pg_notify('${JOB_CANCEL_CHANNEL}', c.id::text) END,
+          ${notifyChanges('cancelled', jobEntry('c.from_status'))} AS notified
+     FROM cancelled c`,
+);
+
+/**
+ * Job `$1` of user `$2`: failed|cancelled → queued with a fresh set of attempts, unless it belongs
+ * to a batch or pipeline run that has ended (their counts and single batch.completed, or the
+ * run's outcome, are final). FOR SHARE holds the batch or run until this commits, so a concurrent
+ * finishBatches / stopRuns either sees the re-queued job or makes this retry find the parent ended.
+ */
+export const RETRY = sql<JobRow & TransitionRow>(
+  'queue.retry',
+  `WITH target AS (
+     SELECT id, status FROM jobs
+      WHERE id = $1 AND user_id = $2 AND status IN ('failed', 'cancelled')
+        AND (batch_id IS NULL OR EXISTS (
+              SELECT 1 FROM batches b WHERE b.id = jobs.batch_id AND b.status = 'in_progress' FOR SHARE))
+        AND (pipeline_run_id IS NULL OR EXISTS (
+              SELECT 1 FROM pipeline_jobs r WHERE r.id = jobs.pipeline_run_id AND r.status = 'running' FOR SHARE))
+        FOR UPDATE),
+   retried AS (
+     UPDATE jobs j SET status = 'queued', attempts = 0, error = NULL, run_at = now(), started_at = NULL,
+            finished_at = NULL, updated_at = now()
+       FROM target t WHERE j.id = t.id
+     RETURNING j.*, t.status AS from_status)
+   SELECT ${jobColumns('r')}, r.from_status, pg_notify('${JOBS_CHANNEL}', ''),
+          ${notifyChanges('retried', jobEntry('c.from_status'))} AS notified
+     FROM retried r`,
+);
+
+// ---- batches -------------------------------------------------------------------------------
+
+/** Batch `$1` of user `$2`: in_progress → cancelling (ended by FINISH_BATCHES once its jobs are cancelled). */
+export const MARK_BATCH_CANCELLING = sql<{ id: string }>(
+  'queue.markBatchCancelling',
+  `UPDATE batches SET status = 'cancelling', updated_at = now()
+    WHERE id = $1 AND user_id = $2 AND status = 'in_progress' RETURNING id`,
+);
+
+/**
+ * Every queued and running job of batch `$1`, or of pipeline run `$2` → cancelled, job.cancelled
+ * each; the workers running them are told to abort.
+ */
+export const CANCEL_JOBS_OF = sql<TransitionRow>(
+  'queue.cancelJobsOf',
+  `WITH target AS (
+     SELECT id, status FROM jobs
+      WHERE (batch_id = $1 OR pipeline_run_id = $2) AND status IN ('queued', 'running') FOR UPDATE),
+   cancelled AS (
+     UPDATE jobs j SET status = 'cancelled', finished_at = now(), updated_at = now(),
+            locked_by = NULL, lease_expires_at = NULL
+       FROM target t WHERE j.id = t.id
+     RETURNING j.*, t.status AS from_status),
+   ${outboxCtes('cancelled', eventType('job.cancelled'), jobEventData('s'))}
+   SELECT ${transitionColumns('c', 'c.from_status')},
+          CASE WHEN c.from_status = 'running' THEN pg_notify('${JOB_CANCEL_CHANNEL}', c.id::text) END,
+          ${notifyChanges('cancelled', jobEntry('c.from_status'))} AS notified
+     FROM cancelled c`,
+);
+
+/**
+ * Locks the open batches among `$1` (every open one when NULL), skipping those locked by someone
+ * else (the sweeper comes back to them). FINISH_BATCHES runs next, in the same transaction, so
+ * its view of the jobs is taken after the lock: a retry holding the batch (FOR SHARE, see RETRY)
+ * either committed first, and its re-queued job is seen, or waits and finds the batch ended.
+ */
+export const LOCK_OPEN_BATCHES = sql<{ id: string }>(
+  'queue.lockOpenBatches',
+  `SELECT id FROM batches
+    WHERE ($1::uuid[] IS NULL OR id = ANY($1::uuid[])) AND status IN ('in_progress', 'cancelling')
+    FOR UPDATE SKIP LOCKED`,
+);
+
+/**
+ * Ends the batches of `$1` that have no queued or running job left: `in_progress → completed`,
+ * `cancelling → cancelled`, with their batch.completed event in the same statement. The status
+ * re-check in the UPDATE makes the transition, and so the event, happen exactly once however many
+ * workers try. Run after the transaction that ended a job has committed (so the last finisher
+ * always sees every other finish), and by the sweeper, which repairs what a crash between the two
+ * left undone.
+ */
+export const FINISH_BATCHES = sql<ParentRow>(
+  'queue.finishBatches',
+  `WITH finished AS (
+     UPDATE batches b
+        SET status = CASE WHEN b.status = 'cancelling' THEN 'cancelled' ELSE 'completed' END,
+            completed_at = now(), updated_at = now()
+      WHERE b.id = ANY($1::uuid[])
+        AND b.status IN ('in_progress', 'cancelling')
+        AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.batch_id = b.id AND j.status IN ('queued', 'running'))
+     RETURNING b.*),
+   ${outboxCtes('finished', eventType('batch.completed'), batchEventData('s'))}
+   SELECT id, user_id, status, ${notifyChanges('finished', BATCH_ENTRY)} AS notified FROM finished`,
+);
+
+// ---- pipeline runs -------------------------------------------------------------------------
+
+/** Locks the running runs among `$1` (all when NULL) for STOP_RUNS; the same guard as LOCK_OPEN_BATCHES. */
+export const LOCK_RUNNING_RUNS = sql<{ id: string }>(
+  'queue.lockRunningRuns',
+  `SELECT id FROM pipeline_jobs WHERE ($1::uuid[] IS NULL OR id = ANY($1::uuid[])) AND status = 'running'
+    FOR UPDATE SKIP LOCKED`,
+);
+
+/**
+ * Ends the running runs of `$1` whose current step's job has ended without completing: `failed`
+ * (with error STEP_FAILED and pipeline.failed) when the step failed for good, `cancelled` when the
+ * step's job was cancelled on its own (POST /jobs/{id}/cancel). Exactly once thanks to the status
+ * re-check. Run after the step's failure or cancel committed, and by the sweeper as a repair pass
+ * (index pipeline_jobs_running).
+ */
+export const STOP_RUNS = sql<ParentRow>(
+  'queue.stopRuns',
+  `WITH stopped AS (
+     UPDATE pipeline_jobs r
+        SET status = CASE WHEN j.status = 'failed' THEN 'failed' ELSE 'cancelled' END,
+            finished_at = now(), updated_at = now(),
+            error = CASE WHEN j.status = 'failed' THEN jsonb_build_object('code', 'STEP_FAILED',
+              'message', 'Step ' || (r.current_step + 1) || ' (' || (r.steps -> r.current_step ->> 'type') || ') failed: '
+                         || coalesce(j.error ->> 'message', 'no message'),
+              'step', r.current_step, 'jobId', j.id, 'jobError', j.error) END
+       FROM jobs j
+      WHERE r.id = ANY($1::uuid[])
+        AND r.status = 'running'
+        AND j.pipeline_run_id = r.id AND j.pipeline_step = r.current_step AND j.status IN ('failed', 'cancelled')
+     RETURNING r.*),
+   ${outboxCtes('stopped', `CASE WHEN s.status = 'failed' THEN ${eventType('pipeline.failed')} END`, runEventData('s'))}
+   SELECT id, user_id, status, ${notifyChanges('stopped', RUN_ENTRY)} AS notified FROM stopped`,
+);
+
+/**
+ * Locks the queued or running step job of run `$1` of user `$2` before the run: the order a
+ * completing step takes (job, then run), so a cancel racing a completion waits instead of
+ * deadlocking.
+ */
+export const LOCK_RUN_STEP = sql<{ id: string }>(
+  'queue.lockRunStep',
+  `SELECT id FROM jobs WHERE pipeline_run_id = $1 AND user_id = $2 AND status IN ('queued', 'running') FOR UPDATE`,
+);
+
+/** Run `$1` of user `$2`: running → cancelled (its step's job is cancelled next, by CANCEL_JOBS_OF). */
+export const CANCEL_RUN = sql<ParentRow>(
+  'queue.cancelRun',
+  `WITH run AS (
+     UPDATE pipeline_jobs SET status = 'cancelled', finished_at = now(), updated_at = now()
+      WHERE id = $1 AND user_id = $2 AND status = 'running' RETURNING id, user_id, status)
+   SELECT id, user_id, status, ${notifyChanges('run', RUN_ENTRY)} AS notified FROM run`,
+);
