@@ -15,7 +15,7 @@ import { setupSwagger } from './modules/docs/swagger.js';
 
 export const API_PREFIX = 'api/v1';
 
-const WORKER_ROUTES = new RegExp(`^/(${API_PREFIX}/health/|metrics(\\?|$))`);
+const WORKER_ROUTES = new RegExp(`^/${API_PREFIX}/health/`);
 
 // Client-sent ids are echoed only when they are short and plain, so they cannot inject into logs.
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -67,9 +67,9 @@ export async function createApp(
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    // ROLE=worker listens only for its probes (and /metrics); the API belongs to api/all pods.
+    // ROLE=worker listens only for its probes; the API belongs to api/all pods.
     if (!config.runsApi && !WORKER_ROUTES.test(request.url)) {
-      throw new DomainError('NOT_FOUND', `ROLE=${config.role} serves only /${API_PREFIX}/health and /metrics`);
+      throw new DomainError('NOT_FOUND', `ROLE=${config.role} serves only /${API_PREFIX}/health`);
     }
   });
   // PostgreSQL cannot store NUL in text or jsonb: refuse it up front as a 400 naming the field,
@@ -78,9 +78,9 @@ export async function createApp(
     const where =
       findNul(request.query, 'query') ?? (request.body instanceof Readable ? undefined : findNul(request.body));
     if (where) {
-      throw new DomainError('BAD_REQUEST', 'Strings may not contain the NUL character (\\u0000)', [
-        { field: where, message: 'must not contain the NUL character' },
-      ]);
+      throw new DomainError('BAD_REQUEST', 'Strings may not contain the NUL character (\\u0000)', {
+        errors: [{ field: where, message: 'must not contain the NUL character' }],
+      });
     }
   });
   fastify.addHook('onResponse', async (request, reply) => {
@@ -96,7 +96,7 @@ export async function createApp(
     );
   });
 
-  app.setGlobalPrefix(API_PREFIX, { exclude: ['metrics'] });
+  app.setGlobalPrefix(API_PREFIX);
   app.useGlobalPipes(createValidationPipe());
   if (config.http.swagger) setupSwagger(app);
   await app.init();

@@ -64,7 +64,7 @@ async function bootstrap(): Promise<void> {
     const ran = await runMigrations(databaseUrl);
     if (ran.length) logger.info({ migrations: ran }, `applied ${ran.length} migration(s)`);
     app = await createApp(config, logger, lifecycle);
-    // Every role listens: workers serve the health probes and /metrics too.
+    // Every role listens: workers serve the health probes.
     await app.listen({ port: config.http.port, host: config.http.host });
     logger.info(
       { port: config.http.port, role: config.role, embeddedDatabase: Boolean(embedded) },

@@ -1,5 +1,7 @@
 import { DataSource } from 'typeorm';
 import { MIGRATIONS } from '../../migrations/index.js';
+import type { Queryable } from './db.js';
+import { APPLIED_MIGRATIONS, MIGRATIONS_TABLE_EXISTS } from './migrations.sql.js';
 
 /** A data source that knows only the migrations; used by the CLI, start-up and tests. */
 export function migrationDataSource(url: string): DataSource {
@@ -80,11 +82,9 @@ async function revertLast(ds: DataSource): Promise<string | undefined> {
   return last;
 }
 
-/** Names of migrations not yet applied (empty when the schema is current). */
-export async function pendingMigrations(ds: DataSource): Promise<string[]> {
-  const table = await ds.query(`SELECT to_regclass('public.migrations') IS NOT NULL AS ok`);
-  const applied: Set<string> = table[0].ok
-    ? new Set((await ds.query('SELECT name FROM migrations')).map((r: { name: string }) => r.name))
-    : new Set();
+/** Names of migrations not yet applied (empty when the schema is current), for the readiness probe. */
+export async function pendingMigrationNames(db: Queryable): Promise<string[]> {
+  const [table] = await db.query(MIGRATIONS_TABLE_EXISTS);
+  const applied = new Set(table.ok ? (await db.query(APPLIED_MIGRATIONS)).map((r) => r.name) : []);
   return MIGRATIONS.map((M) => new M().name).filter((name) => !applied.has(name));
 }

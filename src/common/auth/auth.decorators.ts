@@ -7,8 +7,12 @@ import type { Principal, Role } from './principal.js';
 export const IS_PUBLIC = 'conveyor:public';
 export const REQUIRED_ROLE = 'conveyor:role';
 
-/** No API key needed (health probes, docs). Everything else is authenticated by default. */
-export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(IS_PUBLIC, true);
+/**
+ * No API key needed (health probes). Everything else is authenticated by default. A handler
+ * decorator only: the guard never reads it from the class, so a route added to a controller of
+ * public routes is authenticated unless it says otherwise.
+ */
+export const Public = (): MethodDecorator => SetMetadata(IS_PUBLIC, true);
 
 /** Needs a valid key; documents the bearer scheme and the 401. */
 export const Authenticated = (): MethodDecorator & ClassDecorator =>

@@ -28,9 +28,9 @@ export class UuidParam extends ParseUUIDPipe {
     super({
       version: undefined,
       exceptionFactory: () =>
-        new DomainError('BAD_REQUEST', `Path parameter "${name}" must be a UUID`, [
-          { field: name, message: `${name} must be a UUID` },
-        ]),
+        new DomainError('BAD_REQUEST', `Path parameter "${name}" must be a UUID`, {
+          errors: [{ field: name, message: `${name} must be a UUID` }],
+        }),
     });
   }
 }

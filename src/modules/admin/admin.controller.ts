@@ -84,6 +84,6 @@ export class AdminController {
   @ApiNoContentResponse({ description: 'Revoked' })
   @ApiProblems(400, 404)
   async revokeApiKey(@Param('id', UuidParam) id: string): Promise<void> {
-    await this.auth.revokeKey(id);
+    await this.auth.revokeAnyKey(id);
   }
 }

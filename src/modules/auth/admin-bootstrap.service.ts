@@ -1,53 +1,45 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { AppConfig } from '../../config/config.js';
+import { Db, type Queryable } from '../../database/db.js';
+import { ApiKeysRepository } from './api-keys.repository.js';
 import { displayPrefix, generateApiKey, hashApiKey } from './api-key.util.js';
+import { UsersRepository } from './users.repository.js';
 
-const BOOTSTRAP_LOCK = 4_318_772_002;
 const ADMIN_EMAIL = 'admin@conveyor.local';
 
 /**
  * Makes sure an admin can log in on a new installation:
  * - with ADMIN_API_KEY set, an admin user holding that key exists (created if missing);
  * - otherwise an empty database gets an admin whose new key is printed once.
- * Runs under an advisory lock so several instances starting together create one admin.
+ * Runs in one transaction under an advisory lock, so several instances starting together create one admin.
  */
 @Injectable()
 export class AdminBootstrapService implements OnApplicationBootstrap {
   private readonly logger = new Logger(AdminBootstrapService.name);
 
   constructor(
-    @InjectDataSource() private readonly db: DataSource,
+    private readonly db: Db,
+    private readonly users: UsersRepository,
+    private readonly keys: ApiKeysRepository,
     private readonly config: AppConfig,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     const printed = await this.db.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock($1)', [BOOTSTRAP_LOCK]);
+      await this.users.lockAdminBootstrap(tx);
       const configured = this.config.adminApiKey;
       if (configured) {
         const hash = hashApiKey(configured);
-        const existing: unknown[] = await tx.query('SELECT 1 FROM api_keys WHERE key_hash = $1', [hash]);
-        if (existing.length) return undefined;
-        const adminId = await this.findOrCreateAdmin(tx.query.bind(tx));
-        await tx.query(`INSERT INTO api_keys (user_id, name, key_hash, prefix) VALUES ($1, 'ADMIN_API_KEY', $2, $3)`, [
-          adminId,
-          hash,
-          displayPrefix(configured),
-        ]);
+        if (await this.keys.existsByHash(hash, tx)) return undefined;
+        const adminId = await this.findOrCreateAdmin(tx);
+        await this.keys.create(adminId, 'ADMIN_API_KEY', hash, displayPrefix(configured), tx);
         this.logger.log('admin API key from ADMIN_API_KEY registered');
         return undefined;
       }
-      const users: Array<{ n: number }> = await tx.query('SELECT count(*)::int AS n FROM users');
-      if (users[0].n > 0) return undefined;
-      const adminId = await this.findOrCreateAdmin(tx.query.bind(tx));
+      if ((await this.users.count(tx)) > 0) return undefined;
+      const adminId = await this.findOrCreateAdmin(tx);
       const { key, hash, prefix } = generateApiKey();
-      await tx.query(`INSERT INTO api_keys (user_id, name, key_hash, prefix) VALUES ($1, 'bootstrap', $2, $3)`, [
-        adminId,
-        hash,
-        prefix,
-      ]);
+      await this.keys.create(adminId, 'bootstrap', hash, prefix, tx);
       return key;
     });
     if (printed) {
@@ -57,18 +49,19 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
     }
   }
 
-  private async findOrCreateAdmin(
-    query: (sql: string, params?: unknown[]) => Promise<Array<{ id: string }>>,
-  ): Promise<string> {
-    const found = await query(`SELECT id FROM users WHERE lower(email) = $1`, [ADMIN_EMAIL]);
-    if (found[0]) {
-      await query(`UPDATE users SET role = 'admin' WHERE id = $1`, [found[0].id]);
-      return found[0].id;
+  private async findOrCreateAdmin(tx: Queryable): Promise<string> {
+    const found = await this.users.findByEmail(ADMIN_EMAIL, tx);
+    if (found) {
+      // Through the ordinary update, so the role change NOTIFYs the principal caches like any other.
+      await this.users.update(found.id, { role: 'admin' }, tx);
+      return found.id;
     }
-    const created = await query(
-      `INSERT INTO users (name, email, tier, role) VALUES ('Administrator', $1, 'enterprise', 'admin') RETURNING id`,
-      [ADMIN_EMAIL],
+    const created = await this.users.create(
+      { name: 'Administrator', email: ADMIN_EMAIL, tier: 'enterprise', role: 'admin' },
+      tx,
     );
-    return created[0].id;
+    // Under the lock no other instance inserts it; only a concurrent POST /admin/users with this email could.
+    if (!created) throw new Error(`could not create the admin user: ${ADMIN_EMAIL} was taken concurrently`);
+    return created.id;
   }
 }

@@ -49,9 +49,18 @@ export class AuthService extends ApiKeyAuthenticator {
     return this.keys.listByUser(userId);
   }
 
-  /** Revokes a key of `userId` (or any key when `userId` is undefined: admins). 404 if none. */
-  async revokeKey(id: string, userId?: string): Promise<void> {
-    if (!(await this.keys.revoke(id, userId))) throw new NotFoundError('API key');
+  /** Revokes a key of `userId`. 404 if `userId` has no such key. */
+  async revokeKey(userId: string, id: string): Promise<void> {
+    this.revoked(await this.keys.revoke(userId, id));
+  }
+
+  /** Revokes any user's key (admins). 404 if there is no such key. */
+  async revokeAnyKey(id: string): Promise<void> {
+    this.revoked(await this.keys.revokeAny(id));
+  }
+
+  private revoked(found: boolean): void {
+    if (!found) throw new NotFoundError('API key');
     // Other instances drop their caches on the NOTIFY; this one must not wait for it to arrive.
     this.cache.clear();
   }

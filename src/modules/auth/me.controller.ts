@@ -48,6 +48,6 @@ export class MeController {
   @ApiNoContentResponse({ description: 'Revoked' })
   @ApiProblems(400, 404)
   async revokeMyApiKey(@CurrentUser() me: Principal, @Param('id', UuidParam) id: string): Promise<void> {
-    await this.auth.revokeKey(id, me.userId);
+    await this.auth.revokeKey(me.userId, id);
   }
 }

@@ -1,69 +1,68 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import type { Role, Tier } from '../../common/auth/principal.js';
 import type { Keyset } from '../../common/pagination/pagination.js';
-import { preparedQuery } from '../../database/prepared.js';
-import { AUTH_CHANNEL } from './principal-cache.js';
+import { Db, type Queryable } from '../../database/db.js';
+import {
+  COUNT_USERS,
+  FIND_USER_BY_EMAIL,
+  FIND_USER_BY_ID,
+  INSERT_USER,
+  LIST_USERS,
+  LOCK_ADMIN_BOOTSTRAP,
+  UPDATE_USER,
+  type UserRow,
+} from './users.sql.js';
 
-export interface UserRow {
-  id: string;
-  name: string;
-  email: string;
-  tier: Tier;
-  role: Role;
-  created_at: Date;
-  updated_at: Date;
-  cursor_ts: string;
-}
+export type { UserRow } from './users.sql.js';
 
-const COLUMNS = 'id, name, email, tier, role, created_at, updated_at, created_at::text AS cursor_ts';
+// Any constant works; it only has to be the same for every Conveyor process.
+const ADMIN_BOOTSTRAP_LOCK = 4_318_772_002;
 
+/** Users. Write methods take an optional transaction (`q`), so a caller can group them. */
 @Injectable()
 export class UsersRepository {
-  constructor(@InjectDataSource() private readonly db: DataSource) {}
+  constructor(private readonly db: Db) {}
 
   /** Inserts a user; returns undefined when the email is taken (case-insensitive). */
-  async create(user: { name: string; email: string; tier: Tier; role: Role }): Promise<UserRow | undefined> {
-    const rows: UserRow[] = await this.db.query(
-      `INSERT INTO users (name, email, tier, role) VALUES ($1, $2, $3, $4)
-       ON CONFLICT ((lower(email))) DO NOTHING RETURNING ${COLUMNS}`,
-      [user.name, user.email, user.tier, user.role],
-    );
+  async create(
+    user: { name: string; email: string; tier: Tier; role: Role },
+    q: Queryable = this.db,
+  ): Promise<UserRow | undefined> {
+    const rows = await q.query(INSERT_USER, [user.name, user.email, user.tier, user.role]);
     return rows[0];
   }
 
   async findById(id: string): Promise<UserRow | undefined> {
-    const rows = await preparedQuery<UserRow>(this.db, 'user_by_id', `SELECT ${COLUMNS} FROM users WHERE id = $1`, [
-      id,
-    ]);
+    const rows = await this.db.query(FIND_USER_BY_ID, [id]);
     return rows[0];
   }
 
-  async list(limit: number, after?: Keyset): Promise<UserRow[]> {
-    return this.db.query(
-      `SELECT ${COLUMNS} FROM users
-        WHERE ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
-        ORDER BY created_at DESC, id DESC LIMIT $1`,
-      [limit + 1, after?.createdAt ?? null, after?.id ?? null],
-    );
-  }
-
-  async update(id: string, changes: { tier?: Tier; role?: Role; name?: string }): Promise<UserRow | undefined> {
-    // Role and tier are part of every cached principal: NOTIFY (on commit) makes all instances drop theirs.
-    const rows: UserRow[] = await this.db.query(
-      `WITH updated AS (
-         UPDATE users SET tier = coalesce($2, tier), role = coalesce($3, role), name = coalesce($4, name),
-                updated_at = now()
-          WHERE id = $1 RETURNING *)
-       SELECT ${COLUMNS}, pg_notify('${AUTH_CHANNEL}', id::text) FROM updated`,
-      [id, changes.tier ?? null, changes.role ?? null, changes.name ?? null],
-    );
+  async findByEmail(email: string, q: Queryable = this.db): Promise<UserRow | undefined> {
+    const rows = await q.query(FIND_USER_BY_EMAIL, [email]);
     return rows[0];
   }
 
-  async count(): Promise<number> {
-    const rows: Array<{ n: string }> = await this.db.query('SELECT count(*) AS n FROM users');
+  list(limit: number, after?: Keyset): Promise<UserRow[]> {
+    return this.db.query(LIST_USERS, [limit + 1, after?.createdAt ?? null, after?.id ?? null]);
+  }
+
+  /** Changes the fields given; every instance drops its cached principals when this commits. */
+  async update(
+    id: string,
+    changes: { tier?: Tier; role?: Role; name?: string },
+    q: Queryable = this.db,
+  ): Promise<UserRow | undefined> {
+    const rows = await q.query(UPDATE_USER, [id, changes.tier ?? null, changes.role ?? null, changes.name ?? null]);
+    return rows[0];
+  }
+
+  async count(q: Queryable = this.db): Promise<number> {
+    const rows = await q.query(COUNT_USERS);
     return Number(rows[0].n);
+  }
+
+  /** Holds the admin-bootstrap lock until `tx` ends: instances starting together create one admin. */
+  async lockAdminBootstrap(tx: Queryable): Promise<void> {
+    await tx.query(LOCK_ADMIN_BOOTSTRAP, [ADMIN_BOOTSTRAP_LOCK]);
   }
 }

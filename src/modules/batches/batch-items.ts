@@ -4,17 +4,10 @@ import type { Readable } from 'node:stream';
 import { DomainError, type FieldError } from '../../common/errors/domain-error.js';
 import { findNul } from '../../common/http/nul.js';
 import type { JobTypeRegistry } from '../job-types/job-type.registry.js';
+import type { NewBatchItem } from '../queue/queue.types.js';
 
-export interface BatchItem {
-  /** 0-based position in the upload. */
-  index: number;
-  customId: string | null;
-  type: string;
-  input: Record<string, unknown>;
-  metadata: Record<string, unknown>;
-  maxAttempts: number;
-  cost: number;
-}
+/** A validated item: what JobLifecycle.enqueueBatch takes. */
+export type BatchItem = NewBatchItem;
 
 /** Errors listed in a 422; the total is always given. */
 export const MAX_LISTED_ERRORS = 100;
@@ -131,7 +124,7 @@ function invalid(errors: FieldError[], total: number, items?: number): DomainErr
       : `The batch has ${total} problem(s) in ${items} item(s)` +
         (total > errors.length ? `; the first ${errors.length} are listed` : '') +
         '. Nothing was created.';
-  return new DomainError('VALIDATION_FAILED', detail, errors, undefined, { totalErrors: total });
+  return new DomainError('VALIDATION_FAILED', detail, { errors, extensions: { totalErrors: total } });
 }
 
 /**

@@ -1,16 +1,18 @@
 import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthCheckResult } from '@nestjs/terminus';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { Public } from '../../common/auth/auth.decorators.js';
 import { DomainError } from '../../common/errors/domain-error.js';
 import { LifecycleState } from '../../common/lifecycle/lifecycle.state.js';
-import { pendingMigrations } from '../../database/migrator.js';
+import { Db } from '../../database/db.js';
+import { pendingMigrationNames } from '../../database/migrator.js';
+import { PING } from './health.sql.js';
 
-/** Kubernetes probes. Public: a probe carries no API key, and the answers reveal nothing sensitive. */
+/**
+ * Kubernetes probes. Each probe is `@Public()` on its own: a probe carries no API key, and its
+ * answer reveals nothing sensitive. A route added here is authenticated unless it says otherwise.
+ */
 @ApiTags('Health')
-@Public()
 @Controller('health')
 export class HealthController {
   /** Once the schema is current it stays current for this process; stop asking. */
@@ -20,10 +22,11 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
     private readonly lifecycle: LifecycleState,
-    @InjectDataSource() private readonly db: DataSource,
+    private readonly db: Db,
   ) {}
 
   @Get('live')
+  @Public()
   @HealthCheck()
   @ApiOperation({
     operationId: 'healthLive',
@@ -36,6 +39,7 @@ export class HealthController {
   }
 
   @Get('ready')
+  @Public()
   @HealthCheck()
   @ApiOperation({
     operationId: 'healthReady',
@@ -53,7 +57,7 @@ export class HealthController {
             .check('database')
             .attempt(async () => {
               const started = performance.now();
-              await this.db.query('SELECT 1');
+              await this.db.query(PING);
               return {
                 latencyMs: Math.round((performance.now() - started) * 10) / 10,
               };
@@ -64,7 +68,7 @@ export class HealthController {
             .check('migrations')
             .attempt(async () => {
               if (this.migrationsApplied) return;
-              const pending = await pendingMigrations(this.db);
+              const pending = await pendingMigrationNames(this.db);
               if (pending.length) throw new Error(`pending migrations: ${pending.join(', ')}`);
               this.migrationsApplied = true;
             })
@@ -81,8 +85,8 @@ export class HealthController {
       if (!(error instanceof ServiceUnavailableException)) throw error;
       const result = error.getResponse() as HealthCheckResult;
       const failing = Object.keys(result.error ?? {});
-      throw new DomainError('SERVICE_UNAVAILABLE', `Not ready: ${failing.join(', ')}`, undefined, undefined, {
-        details: result.details,
+      throw new DomainError('SERVICE_UNAVAILABLE', `Not ready: ${failing.join(', ')}`, {
+        extensions: { details: result.details },
       });
     }
   }

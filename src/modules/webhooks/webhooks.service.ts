@@ -131,7 +131,7 @@ export class WebhooksService {
     await this.find(userId, id);
     const row = await this.repo.findDelivery(userId, id, deliveryId);
     if (!row) throw new NotFoundError('Delivery');
-    const attempts = await this.repo.attempts(deliveryId);
+    const attempts = await this.repo.attempts(userId, deliveryId);
     return {
       ...toDelivery(row),
       attempts: attempts.map((a) => ({
@@ -159,9 +159,9 @@ export class WebhooksService {
   async replayEvent(userId: string, id: string, eventId: string): Promise<DeliveryResponseDto> {
     const uuid = fromEventId(eventId);
     if (!uuid) {
-      throw new DomainError('BAD_REQUEST', 'Path parameter "eventId" must be an event id (evt_…)', [
-        { field: 'eventId', message: 'eventId must look like evt_ followed by 32 hex digits' },
-      ]);
+      throw new DomainError('BAD_REQUEST', 'Path parameter "eventId" must be an event id (evt_…)', {
+        errors: [{ field: 'eventId', message: 'eventId must look like evt_ followed by 32 hex digits' }],
+      });
     }
     this.assertActive(await this.find(userId, id));
     const row = await this.repo.replayEvent(userId, id, uuid);
@@ -173,9 +173,9 @@ export class WebhooksService {
     this.assertActive(await this.find(userId, id));
     const until = dto.until ?? new Date();
     if (until <= dto.since) {
-      throw new DomainError('VALIDATION_FAILED', 'until must be after since', [
-        { field: 'until', message: 'until must be after since' },
-      ]);
+      throw new DomainError('VALIDATION_FAILED', 'until must be after since', {
+        errors: [{ field: 'until', message: 'until must be after since' }],
+      });
     }
     return { recovered: await this.repo.recover(userId, id, dto.since, until) };
   }
