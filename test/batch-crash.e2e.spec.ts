@@ -1,10 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QueueSweeperService } from '../src/modules/queue/worker/queue-sweeper.service.js';
 import { createUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
+import { waitForDeliveriesSettled, waitForIdleWorker } from './helpers/conditions.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { startWorkerProcess, type ServiceProcess } from './helpers/process.js';
 import { Receiver } from './helpers/receiver.js';
 
 const ITEMS = 80;
+const WORKER_CONCURRENCY = 10;
 
 /** A worker process killed with SIGKILL in the middle of a batch: the batch still ends right, once. */
 describe('worker killed mid-batch', () => {
@@ -25,7 +28,8 @@ describe('worker killed mid-batch', () => {
     await db.drop();
   });
 
-  const worker = (): Promise<ServiceProcess> => startWorkerProcess(db.url, { WORKER_CONCURRENCY: '10' });
+  const worker = (): Promise<ServiceProcess> =>
+    startWorkerProcess(db.url, { WORKER_CONCURRENCY: String(WORKER_CONCURRENCY) });
 
   const counts = async (batchId: string) =>
     (await api.request({ method: 'GET', url: `/api/v1/batches/${batchId}`, key: user.key })).body;
@@ -62,7 +66,14 @@ describe('worker killed mid-batch', () => {
       );
       expect(results.rows[0].n).toBe(ITEMS);
       await expect.poll(() => receiver.at('/batch').length, { timeout: 10_000 }).toBeGreaterThan(0);
-      await new Promise((r) => setTimeout(r, 1000)); // several sweeps later: still one event
+      // Still one event once everything that could end the batch a second time is over: the batch
+      // checks of the second worker's last handlers (it is idle: all its slots run probe jobs), a
+      // sweep pass (from this API instance's sweeper: the repair pass that ends open batches, the
+      // same code as the worker's), and the sending of every delivery. A lost status re-check would
+      // store a second batch.completed and send it with another webhook-id.
+      await waitForIdleWorker(api, WORKER_CONCURRENCY);
+      await api.app.get(QueueSweeperService).sweepOnce();
+      await waitForDeliveriesSettled(db, { userId: user.id });
       const events = await db.pool.query(
         `SELECT count(*)::int AS n FROM webhook_events WHERE type = 'batch.completed'`,
       );

@@ -1,6 +1,8 @@
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QueueSweeperService } from '../src/modules/queue/worker/queue-sweeper.service.js';
 import { createUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
+import { waitForDeliveriesSettled, waitForIdleWorker, waitForJobsEnded, waitForStatus } from './helpers/conditions.js';
 import { Receiver } from './helpers/receiver.js';
 
 const ENV = {
@@ -40,19 +42,8 @@ describe('batches', () => {
   const getBatch = async (user: TestUser, id: string) =>
     (await t.request({ method: 'GET', url: `/api/v1/batches/${id}`, key: user.key })).body;
 
-  async function waitForStatus(user: TestUser, id: string, status: string, timeout = 20_000): Promise<any> {
-    let batch: any;
-    await expect
-      .poll(
-        async () => {
-          batch = await getBatch(user, id);
-          return batch.status;
-        },
-        { timeout, interval: 50 },
-      )
-      .toBe(status);
-    return batch;
-  }
+  const waitForBatch = (user: TestUser, id: string, status: string): Promise<any> =>
+    waitForStatus(t, user.key, `/api/v1/batches/${id}`, [status], { timeout: 20_000 });
 
   async function jobCount(): Promise<number> {
     return (await t.db.pool.query(`SELECT count(*)::int AS n FROM jobs`)).rows[0].n;
@@ -74,7 +65,7 @@ describe('batches', () => {
       [res.body.id],
     );
     expect(usage.rows[0].n).toBe(30);
-    const done = await waitForStatus(pro, res.body.id, 'completed');
+    const done = await waitForBatch(pro, res.body.id, 'completed');
     expect(done.counts).toEqual({ total: 30, queued: 0, running: 0, completed: 30, failed: 0, cancelled: 0 });
     expect(done.completedAt).toEqual(expect.any(String));
   });
@@ -84,7 +75,7 @@ describe('batches', () => {
     const res = await postNdjson(pro, lines);
     expect(res.status).toBe(201);
     expect(res.body.counts.total).toBe(2);
-    await waitForStatus(pro, res.body.id, 'completed');
+    await waitForBatch(pro, res.body.id, 'completed');
   });
 
   it('one bad item rejects the whole batch with its line or index, and nothing is written', async () => {
@@ -157,7 +148,7 @@ describe('batches', () => {
     ];
     const res = await postJson(pro, { items });
     const id = res.body.id;
-    await waitForStatus(pro, id, 'completed');
+    await waitForBatch(pro, id, 'completed');
 
     const jsonl = await t.request({ method: 'GET', url: `/api/v1/batches/${id}/results`, key: pro.key });
     expect(jsonl.status).toBe(200);
@@ -222,8 +213,13 @@ describe('batches', () => {
     expect(counts.queued + counts.running).toBe(0);
     expect(counts.completed + counts.cancelled).toBe(40);
     expect(counts.cancelled).toBeGreaterThan(0);
-    // Nothing runs on: a moment later the counts are the same.
-    await new Promise((r) => setTimeout(r, 500));
+    // Nothing runs on: once the worker has returned from every handler it was running when the
+    // batch was cancelled, and a sweep pass has run, the counts are the same. They would differ if
+    // a cancelled job's handler still completed or failed it (a write not guarded by its status),
+    // if a job were left queued or running, or if the sweeper re-queued a cancelled job.
+    await waitForJobsEnded(t.db, { batchId: id });
+    await waitForIdleWorker(t);
+    await t.app.get(QueueSweeperService).sweepOnce();
     expect((await getBatch(pro, id)).counts).toEqual(counts);
     const again = await t.request({ method: 'POST', url: `/api/v1/batches/${id}/cancel`, key: pro.key });
     expect(again.status).toBe(409);
@@ -241,9 +237,20 @@ describe('batches', () => {
       expect(hook.status).toBe(201);
       const items = Array.from({ length: 25 }, (_, i) => ({ type: 'echo', input: { i } }));
       const res = await postJson(other, { items });
-      await waitForStatus(other, res.body.id, 'completed');
+      await waitForBatch(other, res.body.id, 'completed');
       await expect.poll(() => receiver.at('/b').length, { timeout: 10_000 }).toBe(2);
-      await new Promise((r) => setTimeout(r, 600)); // a few sweeps: still exactly one batch.completed
+      // Still exactly one batch.completed once everything that could send a second one is over: the
+      // batch checks of the worker's last handlers (the worker is idle), a sweeper pass (its repair
+      // pass over open batches), and the sending of every delivery they created. A second event
+      // (the batch ended twice: a lost status re-check) would be a third request here.
+      await waitForIdleWorker(t);
+      await t.app.get(QueueSweeperService).sweepOnce();
+      await waitForDeliveriesSettled(t.db, { userId: other.id });
+      const stored = await t.db.pool.query(
+        `SELECT count(*)::int AS n FROM webhook_events WHERE type = 'batch.completed' AND data ->> 'id' = $1`,
+        [res.body.id],
+      );
+      expect(stored.rows[0].n).toBe(1);
       const events = receiver.at('/b').map((r) => JSON.parse(r.body));
       expect(events.map((e) => e.type).sort()).toEqual(['batch.completed', 'batch.created']);
       const completed = events.find((e) => e.type === 'batch.completed');

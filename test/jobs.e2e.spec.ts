@@ -1,22 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgListener } from '../src/database/pg-listener.js';
 import { createUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
+import { waitForStatus } from './helpers/conditions.js';
 
 const FAST_WORKER = { WORKER_POLL_INTERVAL_MS: '50', WORKER_LEASE_MS: '2000', WORKER_SWEEP_INTERVAL_MS: '200' };
-
-async function waitForStatus(t: TestApp, key: string, id: string, statuses: string[], timeout = 10_000): Promise<any> {
-  let job: any;
-  await expect
-    .poll(
-      async () => {
-        job = (await t.request({ method: 'GET', url: `/api/v1/jobs/${id}`, key })).body;
-        return statuses.includes(job.status);
-      },
-      { timeout, interval: 50 },
-    )
-    .toBe(true);
-  return job;
-}
 
 describe('Jobs API with an in-process worker', () => {
   let t: TestApp;
@@ -51,7 +38,7 @@ describe('Jobs API with an in-process worker', () => {
     const created = await submit(alice.key, { type: 'hash', input: { text: 'hello', algorithm: 'sha256' } });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ type: 'hash', status: 'queued', attempts: 0, batchId: null });
-    const job = await waitForStatus(t, alice.key, created.body.id, ['completed']);
+    const job = await waitForStatus(t, alice.key, `/api/v1/jobs/${created.body.id}`, ['completed']);
     expect(job.attempts).toBe(1);
     expect(job.finishedAt).not.toBeNull();
     const result = await t.request({ method: 'GET', url: `/api/v1/jobs/${job.id}/result`, key: alice.key });
@@ -88,7 +75,7 @@ describe('Jobs API with an in-process worker', () => {
 
   it('cancelling a running job aborts its handler; a finished job is not cancellable; retry re-queues it', async () => {
     const created = await submit(alice.key, { type: 'sleep', input: { ms: 30000 } });
-    await waitForStatus(t, alice.key, created.body.id, ['running']);
+    await waitForStatus(t, alice.key, `/api/v1/jobs/${created.body.id}`, ['running']);
     const cancelled = await t.request({
       method: 'POST',
       url: `/api/v1/jobs/${created.body.id}/cancel`,
@@ -101,7 +88,7 @@ describe('Jobs API with an in-process worker', () => {
     expect(again.body.code).toBe('JOB_NOT_CANCELLABLE');
     // The slot is free again quickly: the aborted handler does not hold it for 30 s.
     const quick = await submit(alice.key, { type: 'echo', input: { n: 1 } });
-    await waitForStatus(t, alice.key, quick.body.id, ['completed'], 5000);
+    await waitForStatus(t, alice.key, `/api/v1/jobs/${quick.body.id}`, ['completed'], { timeout: 5000 });
     const retried = await t.request({ method: 'POST', url: `/api/v1/jobs/${created.body.id}/retry`, key: alice.key });
     expect(retried.status).toBe(200);
     expect(retried.body).toMatchObject({ status: 'queued', attempts: 0 });
@@ -187,7 +174,7 @@ describe('worker wake-ups after the LISTEN connection is lost', () => {
         key: user.key,
         body: { type: 'echo', input: {} },
       });
-      await waitForStatus(t, user.key, created.body.id, ['completed'], 5000);
+      await waitForStatus(t, user.key, `/api/v1/jobs/${created.body.id}`, ['completed'], { timeout: 5000 });
     } finally {
       await t.close();
     }

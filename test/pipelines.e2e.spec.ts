@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QueueSweeperService } from '../src/modules/queue/worker/queue-sweeper.service.js';
 import { createUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
+import { waitForDeliveriesSettled, waitForIdleWorker, waitForJobsEnded, waitForStatus } from './helpers/conditions.js';
 import { Receiver } from './helpers/receiver.js';
 
 describe('pipelines', () => {
@@ -61,19 +63,8 @@ describe('pipelines', () => {
       .map((r) => JSON.parse(r.body))
       .filter((e) => e.data.id === runId);
 
-  async function runUntil(user: TestUser, id: string, statuses: string[]): Promise<any> {
-    let run: any;
-    await expect
-      .poll(
-        async () => {
-          run = (await t.request({ method: 'GET', url: `/api/v1/pipeline-runs/${id}`, key: user.key })).body;
-          return statuses.includes(run.status);
-        },
-        { timeout: 15_000, interval: 50 },
-      )
-      .toBe(true);
-    return run;
-  }
+  const runUntil = (user: TestUser, id: string, statuses: string[]): Promise<any> =>
+    waitForStatus(t, user.key, `/api/v1/pipeline-runs/${id}`, statuses, { timeout: 15_000 });
 
   it('validates definitions: step types exist, params fit the type’s schema', async () => {
     const bad = await t.request({
@@ -157,9 +148,17 @@ describe('pipelines', () => {
     expect(run.error.jobError.code).toBe('INVALID_INPUT');
     const retry = await t.request({ method: 'POST', url: `/api/v1/jobs/${run.steps[1].jobId}/retry`, key: alice.key });
     expect(retry.status).toBe(409); // the run has failed; its outcome is final
-    await new Promise((r) => setTimeout(r, 400));
+    // Step 3 never starts: not once the run's jobs have ended, the worker has returned from every
+    // handler (the failing step's included) and a sweep pass (which stops runs) has run. A third
+    // job would appear if the failure path, a late write of the failed step's handler or the
+    // sweeper's repair pass started the next step of a failed run.
+    await waitForJobsEnded(t.db, { runId: run.id });
+    await waitForIdleWorker(t);
+    await t.app.get(QueueSweeperService).sweepOnce();
     const jobs = await t.db.pool.query(`SELECT count(*)::int AS n FROM jobs WHERE pipeline_run_id = $1`, [run.id]);
     expect(jobs.rows[0].n).toBe(2);
+    // Every delivery sent (a second pipeline.failed would be among them): exactly one event.
+    await waitForDeliveriesSettled(t.db, { userId: alice.id });
     await expect.poll(() => eventsOf(run.id).length, { timeout: 10_000 }).toBe(1);
     expect(eventsOf(run.id)[0].type).toBe('pipeline.failed');
   });
@@ -183,7 +182,13 @@ describe('pipelines', () => {
     expect(cancelled.status).toBe(200);
     expect(cancelled.body.status).toBe('cancelled');
     expect(cancelled.body.steps.map((s: any) => s.status)).toEqual(['cancelled', 'pending']);
-    await new Promise((r) => setTimeout(r, 500));
+    // Nothing more starts: not once the run's jobs have ended, the worker has returned from the
+    // aborted step's handler (had the abort not reached it, that is after its 3 s sleep) and a
+    // sweep pass has run. Step 2 would show a job if the cancelled step's handler still completed
+    // it (its write not guarded by the job's status) or the run's advance ignored the cancel.
+    await waitForJobsEnded(t.db, { runId: started.id });
+    await waitForIdleWorker(t);
+    await t.app.get(QueueSweeperService).sweepOnce();
     const after = (await t.request({ method: 'GET', url: `/api/v1/pipeline-runs/${started.id}`, key: alice.key })).body;
     expect(after.steps.map((s: any) => s.status)).toEqual(['cancelled', 'pending']);
     const again = await t.request({

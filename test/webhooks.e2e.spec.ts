@@ -3,7 +3,9 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENT_CATALOG, type EventType } from '../src/modules/webhooks/event-catalog.js';
 import { createUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
+import { waitForDeliveriesSettled, waitForJobsEnded, waitForStatus } from './helpers/conditions.js';
 import { Receiver, type ReceivedRequest } from './helpers/receiver.js';
+import { waitFor } from './helpers/wait.js';
 
 /** Compressed retry schedule: 3 retries, 100/200/300 ms apart. */
 const WEBHOOK_ENV = {
@@ -72,12 +74,6 @@ describe('webhooks: endpoints, signed delivery, retries, history', () => {
     return res.body.id;
   }
 
-  async function delivery(user: TestUser, webhookId: string, deliveryId: string): Promise<any> {
-    return (
-      await t.request({ method: 'GET', url: `/api/v1/webhooks/${webhookId}/deliveries/${deliveryId}`, key: user.key })
-    ).body;
-  }
-
   async function onlyDelivery(user: TestUser, webhookId: string): Promise<any> {
     const list = await t.request({ method: 'GET', url: `/api/v1/webhooks/${webhookId}/deliveries`, key: user.key });
     expect(list.status).toBe(200);
@@ -85,19 +81,11 @@ describe('webhooks: endpoints, signed delivery, retries, history', () => {
     return list.body.data[0];
   }
 
-  async function settled(user: TestUser, webhookId: string, deliveryId: string, timeout = 10_000): Promise<any> {
-    let d: any;
-    await expect
-      .poll(
-        async () => {
-          d = await delivery(user, webhookId, deliveryId);
-          return d.status;
-        },
-        { timeout, interval: 50 },
-      )
-      .not.toBe('pending');
-    return d;
-  }
+  /** The delivery once it has succeeded or failed for good. */
+  const settled = (user: TestUser, webhookId: string, deliveryId: string, timeout = 10_000): Promise<any> =>
+    waitForStatus(t, user.key, `/api/v1/webhooks/${webhookId}/deliveries/${deliveryId}`, ['succeeded', 'failed'], {
+      timeout,
+    });
 
   it('creates an endpoint: the secret is shown once, whsec_ + ≥ 24 bytes, and stored only encrypted', async () => {
     const { id, secret, body } = await endpoint(alice, ['job.completed']);
@@ -175,11 +163,15 @@ describe('webhooks: endpoints, signed delivery, retries, history', () => {
   });
 
   it('an endpoint only receives the types it subscribes to; other users’ events never reach it', async () => {
-    const { secret, path } = await endpoint(alice, ['job.completed']);
-    await submitJob(bob);
+    const { id, secret, path } = await endpoint(alice, ['job.completed']);
+    const bobsJob = await submitJob(bob);
     const jobId = await submitJob(alice);
     await expect.poll(() => receiver.at(path).length, { timeout: 10_000 }).toBe(1);
-    await new Promise((r) => setTimeout(r, 300));
+    // Both jobs have ended, so every event of theirs (created, started, completed) is stored with
+    // its deliveries, in the transaction of its change; once none of this endpoint's deliveries is
+    // pending, all were sent. A delivery of another type or of bob's job would be a second request.
+    await waitForJobsEnded(t.db, { ids: [bobsJob, jobId] });
+    await waitForDeliveriesSettled(t.db, { webhookId: id });
     expect(receiver.at(path)).toHaveLength(1);
     expect(verified(secret, receiver.at(path)[0])).toMatchObject({ type: 'job.completed', data: { id: jobId } });
   });
@@ -313,14 +305,13 @@ describe('webhooks: endpoints, signed delivery, retries, history', () => {
   });
 
   async function onlyDeliveryEventually(user: TestUser, webhookId: string): Promise<any> {
-    await expect
-      .poll(
-        async () =>
-          (await t.request({ method: 'GET', url: `/api/v1/webhooks/${webhookId}/deliveries`, key: user.key })).body.data
-            .length,
-        { timeout: 10_000 },
-      )
-      .toBe(1);
+    await waitFor(
+      `webhook ${webhookId} to have one delivery`,
+      async () =>
+        (await t.request({ method: 'GET', url: `/api/v1/webhooks/${webhookId}/deliveries`, key: user.key })).body.data
+          .length,
+      (n) => n === 1,
+    );
     return onlyDelivery(user, webhookId);
   }
 

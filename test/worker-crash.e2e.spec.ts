@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { startWorkerProcess, type ServiceProcess } from './helpers/process.js';
+import { waitFor } from './helpers/wait.js';
 
 /** Worker processes started from the built service, killed and stopped for real, by pid. */
 describe('worker processes', () => {
@@ -37,11 +38,12 @@ describe('worker processes', () => {
     await db.pool.query('TRUNCATE jobs CASCADE');
     await enqueue(60, 'sleep', { ms: 300 });
     const first = await worker();
-    // Wait until the first worker is mid-way: some done, some running.
-    await expect
-      .poll(async () => (await counts()).completed ?? 0, { timeout: 20_000, interval: 50 })
-      .toBeGreaterThan(5);
-    expect((await counts()).running ?? 0).toBeGreaterThan(0);
+    // Wait until the first worker is mid-way: some done, some running (read together: between a
+    // wave's completion and the next claim nothing is running for a moment).
+    await waitFor('the first worker to be mid-way', counts, (c) => (c.completed ?? 0) > 5 && (c.running ?? 0) > 0, {
+      timeout: 20_000,
+      interval: 20,
+    });
     process.kill(first.pid, 'SIGKILL');
     await first.exited;
 

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { freePort } from './ports.js';
+import { waitFor } from './wait.js';
 
 // `npm test` builds first, so this is the code under test, compiled as `npm start` runs it.
 export const MAIN = path.resolve('dist/src/main.js');
@@ -41,19 +42,22 @@ export function startService(env: Record<string, string>): ServiceProcess {
   return service;
 }
 
-/** Waits until GET /api/v1/health/ready answers 200. */
+/** Waits until GET /api/v1/health/ready answers 200; fails at once if the service exits. */
 export async function waitForReady(port: number, service: ServiceProcess, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (service.child.exitCode !== null) throw new Error(`service exited early:\n${service.output()}`);
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/api/v1/health/ready`)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`not ready in ${timeoutMs} ms:\n${service.output()}`);
+  await waitFor(
+    `GET /api/v1/health/ready on port ${port} to answer 200`,
+    async () => {
+      if (service.child.exitCode !== null) throw new Error(`service exited early:\n${service.output()}`);
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/api/v1/health/ready`, { signal: AbortSignal.timeout(5000) });
+        return res.status;
+      } catch (error) {
+        return `not answering yet (${(error as Error & { cause?: Error }).cause?.message ?? String(error)})`;
+      }
+    },
+    (status) => status === 200,
+    { timeout: timeoutMs, interval: 100, context: service.output },
+  );
 }
 
 /**

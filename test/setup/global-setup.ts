@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/database/embedded-postgres.js';
 import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/wait.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -67,12 +68,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
         reject(new Error(`REDIS_URL is unset and redis-server could not start: ${e.message}`)),
       ),
     );
-    redisUrl = `redis://127.0.0.1:${port}`;
-    const deadline = Date.now() + 10_000;
-    while (!(await Promise.race([redisAnswers(redisUrl), spawnFailed]))) {
-      if (Date.now() > deadline) throw new Error('local redis-server did not answer within 10 s');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const localUrl = `redis://127.0.0.1:${port}`;
+    await waitFor(
+      'the local redis-server to answer PING',
+      () => Promise.race([redisAnswers(localUrl), spawnFailed]),
+      Boolean,
+      { timeout: 10_000, interval: 100 },
+    );
+    redisUrl = localUrl;
     cleanups.push(async () => {
       redis.kill('SIGTERM');
     });
