@@ -7,7 +7,9 @@ import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import QueryStream from 'pg-query-stream';
 import { runMigrations } from '../src/database/migrator.js';
-import { FINISH_BATCHES } from '../src/modules/queue/queue.sql.js';
+import { COMMIT } from '../src/database/db.sql.js';
+import { BATCH_RESULTS } from '../src/modules/batches/batches.sql.js';
+import { FINISH_BATCHES, INSERT_BATCH_JOBS } from '../src/modules/queue/queue.sql.js';
 import { hashJobType } from '../src/modules/job-types/builtin/hash.job-type.js';
 import { benchDatabase, freePort, siblingDatabase, type BenchDatabase } from './lib/database.js';
 import { emitResult, isSmoke, runBench } from './lib/protocol.js';
@@ -33,10 +35,7 @@ const SAMPLE_MS = 20;
 /** How the upload is written to the socket, and the COPY data to PostgreSQL. */
 const CHUNK_BYTES = 64 * 1024;
 /** BatchesRepository.streamResults, word for word (it is not exported), and its cursor batch size. */
-const RESULTS_SQL = `SELECT j.custom_id, j.id, j.status, r.output, j.error
-           FROM jobs j LEFT JOIN results r ON r.job_id = j.id
-          WHERE j.batch_id = $1 AND ($2::text IS NULL OR j.status = $2)
-          ORDER BY j.batch_item`;
+const RESULTS_SQL = BATCH_RESULTS.text;
 const CURSOR_BATCH = 500;
 const COPY_COLUMNS = 'user_id, batch_id, type, input, metadata, max_attempts, cost, custom_id, batch_item';
 /** Same rows on both sides: what the service stored must hash to what COPY stored. */
@@ -312,12 +311,12 @@ function statementTimes(
   const times = { inserts: 0, insertMs: 0, commitMs: 0, otherMs: 0 };
   for (const line of output.split('\n')) {
     if (!line.includes('"slow query"')) continue;
-    const entry = JSON.parse(line) as { time: string; durationMs: number; query: string };
+    const entry = JSON.parse(line) as { time: string; durationMs: number; statement: string };
     if (Date.parse(entry.time) - entry.durationMs < since) continue;
-    if (entry.query.startsWith('WITH inserted AS')) {
+    if (entry.statement === INSERT_BATCH_JOBS.name) {
       times.inserts += 1;
       times.insertMs += entry.durationMs;
-    } else if (entry.query === 'COMMIT') times.commitMs += entry.durationMs;
+    } else if (entry.statement === COMMIT.name) times.commitMs += entry.durationMs;
     else times.otherMs += entry.durationMs;
   }
   return times;

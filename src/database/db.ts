@@ -5,6 +5,7 @@ import QueryStream from 'pg-query-stream';
 import type { Readable } from 'node:stream';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/config.js';
+import { BEGIN, COMMIT, ROLLBACK } from './db.sql.js';
 import type { Sql } from './sql.js';
 
 /** Something that runs statements: the pool ({@link Db}), a transaction, or the reader. */
@@ -59,12 +60,12 @@ export class Db implements Queryable {
     const tx: Queryable = { query: (statement, params = []) => this.run(client, statement, params) };
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
+      await tx.query(BEGIN);
       const result = await work(tx);
-      await client.query('COMMIT');
+      await tx.query(COMMIT);
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
+      await tx.query(ROLLBACK).catch((rollback: Error) => (broken = rollback));
       throw error;
     } finally {
       // A connection whose ROLLBACK failed is in an unknown state: the pool drops it.
@@ -76,11 +77,7 @@ export class Db implements Queryable {
    * The rows of `statement` as a stream, read through a server-side cursor `batchSize` rows at a
    * time on a connection of its own, released when the stream ends, fails or is destroyed.
    */
-  async stream<R extends object>(
-    statement: Sql<R>,
-    params: readonly unknown[],
-    batchSize = 500,
-  ): Promise<Readable> {
+  async stream<R extends object>(statement: Sql<R>, params: readonly unknown[], batchSize = 500): Promise<Readable> {
     const client = await this.pool.connect();
     const started = performance.now();
     const stream = client.query(new QueryStream(statement.text, [...params], { batchSize }));

@@ -25,7 +25,10 @@ const NAME = /^[a-z][a-zA-Z]*\.[a-z][a-zA-Z0-9]*$/;
 
 /** Strips the common indentation and surrounding blank lines, so the snapshot reads like SQL. */
 function dedent(text: string): string {
-  const lines = text.replace(/^\s*\n/, '').replace(/\s+$/, '').split('\n');
+  const lines = text
+    .replace(/^\s*\n/, '')
+    .replace(/\s+$/, '')
+    .split('\n');
   const indent = Math.min(...lines.filter((l) => l.trim()).map((l) => /^ */.exec(l)![0].length));
   return lines.map((l) => l.slice(indent).trimEnd()).join('\n');
 }

@@ -50,7 +50,8 @@ export const ERROR_CATALOG = {
     title: 'Job not retryable',
     meaning:
       'Only a failed or cancelled job can be retried, and not one of a batch or pipeline run that has ended (its outcome is final).',
-    action: 'Read the job: wait for a queued or running job to end; submit a new job instead of retrying one of an ended batch or run.',
+    action:
+      'Read the job: wait for a queued or running job to end; submit a new job instead of retrying one of an ended batch or run.',
   },
   JOB_NOT_FINISHED: {
     status: 409,

@@ -4,7 +4,10 @@ import type { JobRow } from '../queue/queue.types.js';
 
 /** The Jobs API's reads (every write is JobLifecycle's). Each takes the owner. */
 
-export const FIND_JOB = sql<JobRow>('jobs.findById', `SELECT ${jobColumns('j')} FROM jobs j WHERE j.id = $1 AND j.user_id = $2`);
+export const FIND_JOB = sql<JobRow>(
+  'jobs.findById',
+  `SELECT ${jobColumns('j')} FROM jobs j WHERE j.id = $1 AND j.user_id = $2`,
+);
 
 export const FIND_BY_IDEMPOTENCY_KEY = sql<JobRow>(
   'jobs.findByIdempotencyKey',

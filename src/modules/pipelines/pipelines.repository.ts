@@ -65,6 +65,12 @@ export class PipelinesRepository {
   }
 
   listRuns(userId: string, status: RunStatus | undefined, limit: number, after?: Keyset): Promise<RunRow[]> {
-    return this.db.reader.query(LIST_RUNS, [userId, status ?? null, after?.createdAt ?? null, after?.id ?? null, limit + 1]);
+    return this.db.reader.query(LIST_RUNS, [
+      userId,
+      status ?? null,
+      after?.createdAt ?? null,
+      after?.id ?? null,
+      limit + 1,
+    ]);
   }
 }

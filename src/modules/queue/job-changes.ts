@@ -1,6 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { PgListener } from '../../database/pg-listener.js';
-import { JOB_CHANGES_CHANNEL, type BatchStatus, type JobStatus, type QueueChange, type RunStatus } from './queue.types.js';
+import {
+  JOB_CHANGES_CHANNEL,
+  type BatchStatus,
+  type JobStatus,
+  type QueueChange,
+  type RunStatus,
+} from './queue.types.js';
 
 export type ChangeListener = (change: QueueChange) => void;
 

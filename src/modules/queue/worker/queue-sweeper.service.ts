@@ -25,12 +25,15 @@ export class QueueSweeperService implements OnApplicationBootstrap, BeforeApplic
 
   onApplicationBootstrap(): void {
     if (!this.config.runsWorker) return;
-    this.timer = setInterval(() => void this.tick(), this.config.worker.sweepIntervalMs);
+    this.timer = setInterval(
+      () => void this.tick().catch((error: unknown) => this.logger.warn({ err: error }, 'sweep failed')),
+      this.config.worker.sweepIntervalMs,
+    );
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
-    await this.sweeping;
+    await this.sweeping?.catch(() => undefined); // a failed pass was logged by its tick
   }
 
   /** One pass; a pass still running (a long purge) makes the next tick a no-op. */
@@ -41,26 +44,22 @@ export class QueueSweeperService implements OnApplicationBootstrap, BeforeApplic
 
   /**
    * Resolves after one whole pass that started after this call: it waits for a pass in progress,
-   * then runs one. For tests (and operators' tools) that must know the repair passes have run
-   * instead of sleeping and hoping they did.
+   * then runs one, and rejects if that pass failed. For tests (and operators' tools) that must
+   * know the repair passes have run instead of sleeping and hoping they did.
    */
   async sweepOnce(): Promise<void> {
-    await this.sweeping;
+    await this.sweeping?.catch(() => undefined);
     await this.tick();
   }
 
   private async sweep(): Promise<void> {
-    try {
-      const swept = await this.lifecycle.sweepExpired();
-      if (swept.length) this.logger.warn({ jobs: swept }, 're-queued jobs whose lease expired');
-      const finished = await this.lifecycle.finishBatches();
-      if (finished.length) this.logger.log({ batches: finished }, 'finished batches');
-      const stoppedRuns = await this.lifecycle.stopRuns();
-      if (stoppedRuns.length) this.logger.log({ runs: stoppedRuns }, 'ended pipeline runs');
-      await this.purgeExpired();
-    } catch (error) {
-      this.logger.warn({ err: error }, 'sweep failed');
-    }
+    const swept = await this.lifecycle.sweepExpired();
+    if (swept.length) this.logger.warn({ jobs: swept }, 're-queued jobs whose lease expired');
+    const finished = await this.lifecycle.finishBatches();
+    if (finished.length) this.logger.log({ batches: finished }, 'finished batches');
+    const stoppedRuns = await this.lifecycle.stopRuns();
+    if (stoppedRuns.length) this.logger.log({ runs: stoppedRuns }, 'ended pipeline runs');
+    await this.purgeExpired();
   }
 
   /**
