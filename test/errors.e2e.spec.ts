@@ -113,11 +113,15 @@ describe('errors and validation', () => {
     expect(res.body.errors).toContainEqual({ field: 'isAdmin', message: 'property isAdmin should not exist' });
   });
 
-  it('invalid query parameters are 422 (limit out of range, garbage cursor)', async () => {
-    for (const query of ['limit=0', 'limit=101', 'limit=abc', 'cursor=not-a-cursor', 'unknown=1']) {
+  it('invalid query parameters are 422 (limit out of range, unknown field); a garbage cursor is 400', async () => {
+    for (const query of ['limit=0', 'limit=101', 'limit=abc', 'unknown=1']) {
       const res = await t.request({ method: 'GET', url: `/api/v1/admin/users?${query}`, key: admin.key });
       expectProblem(res, 422, 'VALIDATION_FAILED');
     }
+    // The spec: "A cursor the server did not issue is a 400".
+    const cursor = await t.request({ method: 'GET', url: '/api/v1/admin/users?cursor=not-a-cursor', key: admin.key });
+    expectProblem(cursor, 400, 'INVALID_CURSOR');
+    expect(cursor.body.errors).toEqual([{ field: 'cursor', message: 'cursor is not a valid page cursor' }]);
   });
 
   it('a malformed UUID in the path is 400 naming the parameter, never a database error', async () => {

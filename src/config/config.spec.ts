@@ -47,6 +47,8 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ SWAGGER_ENABLED: 'maybe' }, 'SWAGGER_ENABLED'],
     [{ BODY_LIMIT_BYTES: '10' }, 'BODY_LIMIT_BYTES'],
+    [{ JSON_MAX_DEPTH: '1000' }, 'JSON_MAX_DEPTH'],
+    [{ METADATA_LIMIT_BYTES: '10' }, 'METADATA_LIMIT_BYTES'],
   ])('rejects %j with a message naming %s', (env, variable) => {
     const found = problems(env);
     expect(found.length).toBeGreaterThan(0);

@@ -1,8 +1,8 @@
 import { Ajv } from 'ajv';
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { DomainError, type FieldError } from '../../common/errors/domain-error.js';
-import { findNul } from '../../common/http/nul.js';
+import { describeJsonProblem, jsonBytes, metadataTooLarge, scanJson } from '../../common/http/json-scan.js';
+import type { AppConfig } from '../../config/config.js';
 import type { JobTypeRegistry } from '../job-types/job-type.registry.js';
 import type { NewBatchItem } from '../queue/queue.types.js';
 
@@ -26,6 +26,20 @@ const ITEM_SCHEMA = {
 
 const validateEnvelope = new Ajv({ allErrors: true }).compile(ITEM_SCHEMA);
 
+/** The bounds of one item, from the configuration. */
+export interface ItemLimits {
+  /**
+   * The largest item in bytes (an NDJSON line as sent, an element of `items` as compact JSON):
+   * BODY_LIMIT_BYTES, so an item is never larger than the POST /jobs body that would create the
+   * same job, and its `input` is bounded as that body's is.
+   */
+  itemBytes: number;
+  /** METADATA_LIMIT_BYTES, for each item's `metadata` and the batch's own. */
+  metadataBytes: number;
+  /** JSON_MAX_DEPTH, for each NDJSON line (a JSON body was scanned before it got here). */
+  jsonMaxDepth: number;
+}
+
 /**
  * Validates a batch's items one by one as they arrive (from a JSON array or NDJSON lines) and
  * keeps the valid ones. Nothing is written unless every item passes: `finish()` throws one 422
@@ -38,12 +52,20 @@ export class BatchItemsValidator {
   private totalErrors = 0;
   private readonly customIds = new Set<string>();
   private count = 0;
+  readonly limits: ItemLimits;
 
   constructor(
     private readonly types: JobTypeRegistry,
     private readonly maxItems: number,
     private readonly tier: string,
-  ) {}
+    config: Pick<AppConfig, 'http' | 'limits'>,
+  ) {
+    this.limits = {
+      itemBytes: config.http.bodyLimitBytes,
+      metadataBytes: config.limits.metadataBytes,
+      jsonMaxDepth: config.limits.jsonMaxDepth,
+    };
+  }
 
   /** How many items were offered so far. */
   get seen(): number {
@@ -55,10 +77,19 @@ export class BatchItemsValidator {
     return this.count > this.maxItems;
   }
 
-  add(raw: unknown, where: string): void {
+  /**
+   * Checks one item. `bytes` is its size as sent (an NDJSON line); without it (an element of a JSON
+   * body) the item is measured as compact JSON.
+   */
+  add(raw: unknown, where: string, bytes?: number): void {
     const index = this.count;
     this.count += 1;
     if (this.overLimit) return;
+    const size = bytes ?? jsonBytes(raw);
+    if (size > this.limits.itemBytes) {
+      this.fail(where, this.tooLarge(size));
+      return;
+    }
     if (!validateEnvelope(raw)) {
       for (const e of validateEnvelope.errors ?? []) {
         const field = e.instancePath ? `${where}${e.instancePath.replace(/\//g, '.')}` : where;
@@ -75,6 +106,8 @@ export class BatchItemsValidator {
     };
     const type = this.types.get(item.type);
     const problems = this.types.validateInput(item.type, item.input);
+    const metadataError = metadataTooLarge(item.metadata, this.limits.metadataBytes);
+    if (metadataError) problems.push(metadataError);
     for (const p of problems) this.fail(`${where}.${p.field}`, p.message);
     if (item.customId !== undefined) {
       if (this.customIds.has(item.customId)) this.fail(`${where}.customId`, `duplicate customId "${item.customId}"`);
@@ -92,10 +125,21 @@ export class BatchItemsValidator {
     });
   }
 
-  /** A line that cannot become an item at all (not JSON, or holding NUL). */
+  /** A line that cannot become an item at all (not JSON, unstorable text, too deep, too long). */
   unparsable(where: string, message: string): void {
     this.count += 1;
     if (!this.overLimit) this.fail(where, message);
+  }
+
+  /** The batch's own `metadata` (JSON form), under the same limit as an item's. */
+  checkBatchMetadata(metadata: unknown): void {
+    const error = metadataTooLarge(metadata, this.limits.metadataBytes);
+    if (error) this.fail(error.field, error.message);
+  }
+
+  /** The message for an item of `bytes` bytes, over the limit. */
+  tooLarge(bytes: number): string {
+    return `is ${bytes} bytes; an item may be at most ${this.limits.itemBytes} bytes (BODY_LIMIT_BYTES), like a POST /jobs body`;
   }
 
   /** The valid items, or a 422 naming what is wrong. */
@@ -127,34 +171,85 @@ function invalid(errors: FieldError[], total: number, items?: number): DomainErr
   return new DomainError('VALIDATION_FAILED', detail, { errors, extensions: { totalErrors: total } });
 }
 
+const LF = 0x0a;
+const CR = 0x0d;
+
 /**
  * Reads an NDJSON body line by line (`{customId?, type, input, metadata?}` per line; blank lines
- * are skipped) into the validator, without holding the raw body. Stops reading once the tier's
- * maximum is exceeded. Line numbers are 1-based, as editors show them.
+ * are skipped) into the validator, without holding the raw body. Lines end at LF, CRLF or CR, as
+ * `readline` splits them. A line is held only up to the largest allowed item
+ * (`validator.limits.itemBytes`): past that its bytes are counted and dropped as they arrive, and
+ * the line is one 422 entry, so an over-long line costs no memory however long it is. Stops reading
+ * once the tier's maximum is exceeded. Line numbers are 1-based, as editors show them.
  */
 export async function readNdjson(body: Readable, validator: BatchItemsValidator): Promise<void> {
-  const lines = createInterface({ input: body, crlfDelay: Infinity });
+  const { itemBytes, jsonMaxDepth } = validator.limits;
+  let parts: Buffer[] = [];
+  let size = 0;
   let number = 0;
-  for await (const line of lines) {
+  let afterCr = false;
+
+  const take = (piece: Buffer): void => {
+    size += piece.length;
+    if (size <= itemBytes) parts.push(piece);
+    else parts = [];
+  };
+
+  /** Ends the current line; true when reading should stop. */
+  const endLine = (): boolean => {
     number += 1;
-    if (line.trim() === '') continue;
+    const where = `line[${number}]`;
+    if (size > itemBytes) validator.unparsable(where, validator.tooLarge(size));
+    else checkLine(Buffer.concat(parts, size).toString('utf8'), where, size);
+    parts = [];
+    size = 0;
+    return validator.overLimit;
+  };
+
+  const checkLine = (line: string, where: string, bytes: number): void => {
+    if (line.trim() === '') return;
     let value: unknown;
     try {
       value = JSON.parse(line);
     } catch (error) {
-      validator.unparsable(`line[${number}]`, `not valid JSON: ${(error as Error).message}`);
-      continue;
+      validator.unparsable(where, `not valid JSON: ${(error as Error).message}`);
+      return;
     }
-    const nul = findNul(value);
-    if (nul) {
-      validator.unparsable(`line[${number}]`, `${nul} contains the NUL character, which cannot be stored`);
-      continue;
+    const problem = scanJson(value, { maxDepth: jsonMaxDepth, name: 'the line' });
+    if (problem) {
+      validator.unparsable(where, `${problem.field} ${describeJsonProblem(problem, jsonMaxDepth)}`);
+      return;
     }
-    validator.add(value, `line[${number}]`);
-    if (validator.overLimit) {
-      lines.close();
-      body.destroy();
-      break;
+    validator.add(value, where, bytes);
+  };
+
+  for await (const data of body as AsyncIterable<Buffer | string>) {
+    const chunk = typeof data === 'string' ? Buffer.from(data) : data;
+    if (chunk.length === 0) continue;
+    // A CR ended the previous chunk: an LF right after it belongs to that line break.
+    let start = afterCr && chunk[0] === LF ? 1 : 0;
+    afterCr = false;
+    let lf = chunk.indexOf(LF, start);
+    let cr = chunk.indexOf(CR, start);
+    for (;;) {
+      if (lf !== -1 && lf < start) lf = chunk.indexOf(LF, start);
+      if (cr !== -1 && cr < start) cr = chunk.indexOf(CR, start);
+      const end = lf === -1 ? cr : cr === -1 ? lf : Math.min(lf, cr);
+      if (end === -1) {
+        take(chunk.subarray(start));
+        break;
+      }
+      take(chunk.subarray(start, end));
+      if (endLine()) {
+        body.destroy();
+        return;
+      }
+      start = end + 1;
+      if (chunk[end] === CR) {
+        if (start === chunk.length) afterCr = true;
+        else if (chunk[start] === LF) start += 1;
+      }
     }
   }
+  if (size > 0) endLine();
 }

@@ -43,7 +43,7 @@ export class PipelinesController {
   @Get('pipelines')
   @ApiOperation({ operationId: 'listPipelines', summary: 'Your pipelines, newest first' })
   @ApiOkResponse({ schema: pageSchema(getSchemaPath(PipelineResponseDto)) })
-  @ApiProblems(422)
+  @ApiProblems('INVALID_CURSOR', 422)
   list(@CurrentUser() me: Principal, @Query() query: PageQueryDto): Promise<Page<PipelineResponseDto>> {
     return this.pipelines.list(me.userId, query);
   }
@@ -80,7 +80,7 @@ export class PipelinesController {
   @Get('pipeline-runs')
   @ApiOperation({ operationId: 'listPipelineRuns', summary: 'Your pipeline runs, newest first' })
   @ApiOkResponse({ schema: pageSchema(getSchemaPath(RunResponseDto)) })
-  @ApiProblems(422)
+  @ApiProblems('INVALID_CURSOR', 422)
   listRuns(@CurrentUser() me: Principal, @Query() query: ListRunsQueryDto): Promise<Page<RunResponseDto>> {
     return this.pipelines.listRuns(me.userId, query);
   }

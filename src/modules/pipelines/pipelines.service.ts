@@ -5,7 +5,9 @@ import {
   ValidationFailedError,
   type FieldError,
 } from '../../common/errors/domain-error.js';
+import { metadataTooLarge } from '../../common/http/json-scan.js';
 import { decodeCursor, toPage, type Page, type PageQueryDto } from '../../common/pagination/pagination.js';
+import { AppConfig } from '../../config/config.js';
 import { JobTypeRegistry } from '../job-types/job-type.registry.js';
 import type {
   CreatePipelineDto,
@@ -65,6 +67,7 @@ export class PipelinesService {
     private readonly repo: PipelinesRepository,
     private readonly lifecycle: JobLifecycle,
     private readonly types: JobTypeRegistry,
+    private readonly config: AppConfig,
   ) {}
 
   /**
@@ -113,6 +116,8 @@ export class PipelinesService {
       return { ...step, maxAttempts: type.maxAttempts, cost: type.cost };
     });
     const firstInput = merge(dto.input, steps[0].params);
+    const metadataError = metadataTooLarge(dto.metadata, this.config.limits.metadataBytes);
+    if (metadataError) throw new ValidationFailedError([metadataError], 'The run is invalid');
     const errors = this.types.validateInput(steps[0].type, firstInput);
     if (errors.length) throw new ValidationFailedError(errors, 'The input does not fit the first step');
     const runId = await this.lifecycle.startRun(userId, pipelineId, steps, dto.input, firstInput, dto.metadata ?? {});

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsDate, IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import { IsIsoDate } from '../../../common/http/dates.js';
 import { PageQueryDto } from '../../../common/pagination/pagination.js';
 import { JOB_STATUSES, type JobRow, type JobStatus } from '../../queue/queue.types.js';
 
@@ -29,10 +29,12 @@ export class CreateJobDto {
   @Max(MAX_PRIORITY)
   priority?: number;
 
-  @ApiPropertyOptional({ format: 'date-time', description: 'Do not start before this time' })
+  @ApiPropertyOptional({
+    format: 'date-time',
+    description: 'Do not start before this time (ISO 8601 with a time zone, years 1970–9999)',
+  })
   @IsOptional()
-  @Type(() => Date)
-  @IsDate()
+  @IsIsoDate()
   runAt?: Date;
 
   @ApiPropertyOptional({ minimum: 1, maximum: MAX_ATTEMPTS_LIMIT, description: "Defaults to the type's maxAttempts" })
@@ -65,16 +67,20 @@ export class ListJobsQueryDto extends PageQueryDto {
   @IsUUID()
   batchId?: string;
 
-  @ApiPropertyOptional({ format: 'date-time' })
+  @ApiPropertyOptional({
+    format: 'date-time',
+    description: 'ISO 8601 date or date-time with a time zone, years 1970–9999',
+  })
   @IsOptional()
-  @Type(() => Date)
-  @IsDate()
+  @IsIsoDate()
   createdAfter?: Date;
 
-  @ApiPropertyOptional({ format: 'date-time' })
+  @ApiPropertyOptional({
+    format: 'date-time',
+    description: 'ISO 8601 date or date-time with a time zone, years 1970–9999',
+  })
   @IsOptional()
-  @Type(() => Date)
-  @IsDate()
+  @IsIsoDate()
   createdBefore?: Date;
 }
 

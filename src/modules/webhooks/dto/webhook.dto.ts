@@ -1,17 +1,16 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayMinSize,
   ArrayUnique,
   IsArray,
   IsBoolean,
-  IsDate,
   IsIn,
   IsOptional,
   IsString,
   MaxLength,
 } from 'class-validator';
+import { IsIsoDate } from '../../../common/http/dates.js';
 import { PageQueryDto } from '../../../common/pagination/pagination.js';
 import { EVENT_TYPES } from '../event-catalog.js';
 
@@ -72,14 +71,12 @@ export class UpdateWebhookDto {
 
 export class RecoverDto {
   @ApiProperty({ format: 'date-time', description: 'Re-send failed deliveries created at or after this time' })
-  @Type(() => Date)
-  @IsDate()
+  @IsIsoDate()
   since: Date;
 
   @ApiPropertyOptional({ format: 'date-time', description: '…and before this time (default: now)' })
   @IsOptional()
-  @Type(() => Date)
-  @IsDate()
+  @IsIsoDate()
   until?: Date;
 }
 
