@@ -49,4 +49,25 @@ describe('admin bootstrap', () => {
     expect(keys.rows).toEqual([{ user_id: existing.rows[0].id, name: 'ADMIN_API_KEY' }]);
     expect((await db.pool.query('SELECT count(*)::int AS n FROM users')).rows[0].n).toBe(1);
   });
+
+  it('a restart with ADMIN_API_KEY ends a lock-out: the key works again and its user is an admin again', async () => {
+    const db = await emptyDatabase();
+    const adminKey = 'bootstrap-lockout-admin-key-0123456789abcdefghij';
+    const first = await startTestApp({ ADMIN_API_KEY: adminKey }, db);
+    const me = await first.request({ method: 'GET', url: '/api/v1/me', key: adminKey });
+    expect(me.body).toMatchObject({ role: 'admin' });
+    await first.close();
+    // The API refuses to lock the last admin out; this is how it looked before it did (or after a
+    // hand-made change): the admin demoted and the key revoked.
+    await db.pool.query(`UPDATE users SET role = 'user' WHERE id = $1`, [me.body.id]);
+    await db.pool.query('UPDATE api_keys SET revoked_at = now()');
+
+    const restarted = await start(db, { ADMIN_API_KEY: adminKey });
+    const again = await restarted.request({ method: 'GET', url: '/api/v1/me', key: adminKey });
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ id: me.body.id, role: 'admin' });
+    expect((await restarted.request({ method: 'GET', url: '/api/v1/admin/users', key: adminKey })).status).toBe(200);
+    const keys = await db.pool.query('SELECT name, revoked_at FROM api_keys');
+    expect(keys.rows).toEqual([{ name: 'ADMIN_API_KEY', revoked_at: null }]);
+  });
 });

@@ -20,10 +20,13 @@ SELECT id, name, email, tier, role, created_at, updated_at, created_at::text AS 
  WHERE ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
  ORDER BY created_at DESC, id DESC LIMIT $1;
 
--- users.lockAdminBootstrap
+-- users.lockAdmins
 SELECT pg_advisory_xact_lock($1);
 
 -- users.update
 UPDATE users SET tier = coalesce($2, tier), role = coalesce($3, role), name = coalesce($4, name), updated_at = now()
  WHERE id = $1
+   AND (role <> 'admin' OR coalesce($3, role) <> 'user'
+        OR EXISTS (SELECT 1 FROM users a JOIN api_keys k ON k.user_id = a.id
+                    WHERE a.role = 'admin' AND a.id <> $1 AND k.revoked_at IS NULL))
 RETURNING id, name, email, tier, role, created_at, updated_at, created_at::text AS cursor_ts, pg_notify('conveyor_auth', id::text);

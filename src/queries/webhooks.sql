@@ -14,7 +14,9 @@ SELECT id, webhook_id, event_id, event_type, status, attempts, next_attempt_at, 
  WHERE id = $1 AND webhook_id = $2 AND user_id = $3;
 
 -- webhooks.insert
-INSERT INTO webhooks (user_id, url, events, description, secret_encrypted) VALUES ($1, $2, $3, $4, $5)
+INSERT INTO webhooks (user_id, url, events, description, secret_encrypted)
+SELECT $1, $2, $3, $4, $5
+ WHERE (SELECT count(*) FROM webhooks WHERE user_id = $1 AND deleted_at IS NULL) < $6
 RETURNING id, user_id, url, events, description, active, disabled_reason, secret_encrypted,
        previous_secret_encrypted, previous_secret_expires_at, created_at, updated_at, created_at::text AS cursor_ts;
 
@@ -48,6 +50,9 @@ SELECT id, webhook_id, event_id, event_type, status, attempts, next_attempt_at, 
    AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR event_type = $4)
    AND ($5::timestamptz IS NULL OR (created_at, id) < ($5::timestamptz, $6::uuid))
  ORDER BY created_at DESC, id DESC LIMIT $7;
+
+-- webhooks.lockOwner
+SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE;
 
 -- webhooks.recover
 UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), retry_base = attempts, locked_until = NULL, updated_at = now()

@@ -9,6 +9,12 @@ export const ERROR_CATALOG = {
     meaning: 'The request could not be read: malformed JSON or NDJSON, or a malformed identifier.',
     action: 'Fix the request syntax; the `detail` field names what could not be parsed.',
   },
+  INVALID_CURSOR: {
+    status: 400,
+    title: 'Invalid cursor',
+    meaning: 'The `cursor` query parameter is not one this server issued (changed, truncated or made up).',
+    action: 'Pass the previous page’s `nextCursor` unchanged, or leave `cursor` out to start at the first page.',
+  },
   UNAUTHORIZED: {
     status: 401,
     title: 'Unauthorized',
@@ -59,6 +65,12 @@ export const ERROR_CATALOG = {
     meaning: 'The job has no result yet.',
     action: 'Wait for `job.completed` (webhook) or poll the job, then fetch the result.',
   },
+  REQUEST_TIMEOUT: {
+    status: 408,
+    title: 'Request timeout',
+    meaning: 'The request headers did not arrive in time, so the connection was closed.',
+    action: 'Send the whole request at once; check for a slow or stalled network path.',
+  },
   RESULT_EXPIRED: {
     status: 410,
     title: 'Result expired',
@@ -71,11 +83,23 @@ export const ERROR_CATALOG = {
     meaning: 'The request body is larger than the configured limit.',
     action: 'Send a smaller body, or split the work into several requests.',
   },
+  URI_TOO_LONG: {
+    status: 414,
+    title: 'URI too long',
+    meaning: 'A path parameter is longer than any identifier Conveyor issues (100 characters).',
+    action: 'Check the identifier in the path.',
+  },
   UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
     title: 'Unsupported media type',
     meaning: 'The Content-Type of the body is not one this operation accepts.',
     action: 'Send `Content-Type: application/json` (or `application/x-ndjson` where documented).',
+  },
+  EXPECTATION_FAILED: {
+    status: 417,
+    title: 'Expectation failed',
+    meaning: 'The request has an `Expect` header other than `100-continue`, the only expectation Conveyor meets.',
+    action: 'Remove the `Expect` header, or send `Expect: 100-continue`.',
   },
   VALIDATION_FAILED: {
     status: 422,
@@ -94,6 +118,12 @@ export const ERROR_CATALOG = {
     title: 'Quota exceeded',
     meaning: 'The monthly credits of your tier are used up.',
     action: 'Wait for the next month or move to a higher tier.',
+  },
+  HEADERS_TOO_LARGE: {
+    status: 431,
+    title: 'Request headers too large',
+    meaning: 'The request line and headers together are larger than 16 KB.',
+    action: 'Send fewer or shorter headers (cookies, long query strings).',
   },
   INTERNAL: {
     status: 500,
@@ -117,11 +147,15 @@ const STATUS_TO_CODE: Record<number, ErrorCode> = {
   403: 'FORBIDDEN',
   404: 'NOT_FOUND',
   405: 'NOT_FOUND',
+  408: 'REQUEST_TIMEOUT',
   409: 'CONFLICT',
   413: 'PAYLOAD_TOO_LARGE',
+  414: 'URI_TOO_LONG',
   415: 'UNSUPPORTED_MEDIA_TYPE',
+  417: 'EXPECTATION_FAILED',
   422: 'VALIDATION_FAILED',
   429: 'RATE_LIMITED',
+  431: 'HEADERS_TOO_LARGE',
   503: 'SERVICE_UNAVAILABLE',
 };
 

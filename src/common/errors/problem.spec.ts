@@ -32,6 +32,13 @@ describe('toProblem', () => {
     expect(toProblem(new BadRequestException('x'), 'r').problem.code).toBe('BAD_REQUEST');
     const tooLarge = Object.assign(new Error('too large'), { code: 'FST_ERR_CTP_BODY_TOO_LARGE', statusCode: 413 });
     expect(toProblem(tooLarge, 'r').problem).toMatchObject({ status: 413, code: 'PAYLOAD_TOO_LARGE' });
+    const badUrl = Object.assign(new Error("'/x/%ED' is not a valid url component"), {
+      code: 'FST_ERR_BAD_URL',
+      statusCode: 400,
+    });
+    expect(toProblem(badUrl, 'r').problem).toMatchObject({ status: 400, code: 'BAD_REQUEST' });
+    const longParam = Object.assign(new Error('too long'), { code: 'FST_ERR_MAX_PARAM_LENGTH', statusCode: 414 });
+    expect(toProblem(longParam, 'r').problem).toMatchObject({ status: 414, code: 'URI_TOO_LONG' });
   });
 
   it('derives every status from the catalog', () => {

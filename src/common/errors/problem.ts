@@ -2,6 +2,8 @@ import { HttpException } from '@nestjs/common';
 import { DomainError, type FieldError } from './domain-error.js';
 import { codeForStatus, ERROR_CATALOG, problemType, type ErrorCode } from './error-catalog.js';
 
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
+
 /** The RFC 9457 body every error response carries. */
 export interface Problem {
   type: string;
@@ -48,6 +50,10 @@ function fastifyDetail(error: FastifyLikeError): string {
       return 'Body is empty but Content-Type is application/json';
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return `Malformed JSON body: ${error.message}`;
+    case 'FST_ERR_BAD_URL':
+      return 'The URL is malformed: a percent-encoded sequence in the path is not valid UTF-8';
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return 'A path parameter is longer than 100 characters';
     default:
       return error.message;
   }

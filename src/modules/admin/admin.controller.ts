@@ -43,7 +43,7 @@ export class AdminController {
   @Get('users')
   @ApiOperation({ operationId: 'listUsers', summary: 'List users, newest first' })
   @ApiOkResponse({ schema: pageSchema(getSchemaPath(UserResponseDto)) })
-  @ApiProblems(422)
+  @ApiProblems('INVALID_CURSOR', 422)
   listUsers(@Query() query: PageQueryDto): Promise<Page<UserResponseDto>> {
     return this.users.list(query.limit, query.cursor);
   }
@@ -51,7 +51,7 @@ export class AdminController {
   @Patch('users/:id')
   @ApiOperation({ operationId: 'updateUser', summary: 'Change a user’s tier, role or name' })
   @ApiOkResponse({ type: UserResponseDto })
-  @ApiProblems(400, 404, 422)
+  @ApiProblems(400, 404, 409, 422)
   updateUser(@Param('id', UuidParam) id: string, @Body() dto: UpdateUserDto): Promise<UserResponseDto> {
     return this.users.update(id, dto);
   }
@@ -82,7 +82,7 @@ export class AdminController {
   @HttpCode(204)
   @ApiOperation({ operationId: 'revokeApiKey', summary: 'Revoke any API key; it stops working at once' })
   @ApiNoContentResponse({ description: 'Revoked' })
-  @ApiProblems(400, 404)
+  @ApiProblems(400, 404, 409)
   async revokeApiKey(@Param('id', UuidParam) id: string): Promise<void> {
     await this.auth.revokeAnyKey(id);
   }

@@ -9,7 +9,9 @@ const ADMIN_EMAIL = 'admin@conveyor.local';
 
 /**
  * Makes sure an admin can log in on a new installation:
- * - with ADMIN_API_KEY set, an admin user holding that key exists (created if missing);
+ * - with ADMIN_API_KEY set, an admin user holding that key exists (created if missing); a key that
+ *   was revoked is restored and a user that was demoted is an admin again, so a restart always
+ *   ends an admin lock-out (to retire the key, change ADMIN_API_KEY);
  * - otherwise an empty database gets an admin whose new key is printed once.
  * Runs in one transaction under an advisory lock, so several instances starting together create one admin.
  */
@@ -26,11 +28,15 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
 
   async onApplicationBootstrap(): Promise<void> {
     const printed = await this.db.transaction(async (tx) => {
-      await this.users.lockAdminBootstrap(tx);
+      await this.users.lockAdmins(tx);
       const configured = this.config.adminApiKey;
       if (configured) {
         const hash = hashApiKey(configured);
-        if (await this.keys.existsByHash(hash, tx)) return undefined;
+        const registered = await this.keys.findByHash(hash, tx);
+        if (registered) {
+          await this.restore(registered, hash, tx);
+          return undefined;
+        }
         const adminId = await this.findOrCreateAdmin(tx);
         await this.keys.create(adminId, 'ADMIN_API_KEY', hash, displayPrefix(configured), tx);
         this.logger.log('admin API key from ADMIN_API_KEY registered');
@@ -46,6 +52,20 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
       this.logger.warn('empty database: created an admin user; its API key is printed below, once');
       // Deliberately not through the logger, which redacts keys: this is the one time the key is shown.
       process.stdout.write(`\n  Conveyor admin API key (shown once, store it now):\n\n    ${printed}\n\n`);
+    }
+  }
+
+  /** The ADMIN_API_KEY is registered: it works again, and its user is an admin again. */
+  private async restore(key: { userId: string; revoked: boolean }, hash: Buffer, tx: Queryable): Promise<void> {
+    if (key.revoked) {
+      await this.keys.unrevokeByHash(hash, tx);
+      this.logger.warn('the ADMIN_API_KEY key had been revoked: restored (set a new ADMIN_API_KEY to retire it)');
+    }
+    const user = await this.users.findById(key.userId, tx);
+    if (user && user.role !== 'admin') {
+      // Through the ordinary update, so the role change NOTIFYs the principal caches like any other.
+      await this.users.update(user.id, { role: 'admin' }, tx);
+      this.logger.warn({ userId: user.id }, 'the user of the ADMIN_API_KEY had been demoted: made an admin again');
     }
   }
 

@@ -2,13 +2,15 @@ import { Injectable } from '@nestjs/common';
 import type { Principal } from '../../common/auth/principal.js';
 import { Db, type Queryable } from '../../database/db.js';
 import {
-  API_KEY_EXISTS,
+  FIND_API_KEY_BY_HASH,
+  FIND_API_KEY_OWNER,
   FIND_PRINCIPAL_BY_HASH,
   INSERT_API_KEY,
   LIST_API_KEYS_BY_USER,
   REVOKE_ANY_API_KEY,
   REVOKE_API_KEY,
   TOUCH_API_KEY,
+  UNREVOKE_API_KEY_BY_HASH,
   type ApiKeyRow,
 } from './api-keys.sql.js';
 
@@ -31,9 +33,21 @@ export class ApiKeysRepository {
     );
   }
 
-  /** Whether a key with this hash was ever registered (revoked ones included). */
-  async existsByHash(hash: Buffer, q: Queryable = this.db): Promise<boolean> {
-    return (await q.query(API_KEY_EXISTS, [hash])).length > 0;
+  /** The owner of the key with this hash, and whether it is revoked; undefined if it was never registered. */
+  async findByHash(hash: Buffer, q: Queryable = this.db): Promise<{ userId: string; revoked: boolean } | undefined> {
+    const [row] = await q.query(FIND_API_KEY_BY_HASH, [hash]);
+    return row && { userId: row.user_id, revoked: row.revoked };
+  }
+
+  /** Makes the revoked key with this hash work again. */
+  async unrevokeByHash(hash: Buffer, q: Queryable = this.db): Promise<void> {
+    await q.query(UNREVOKE_API_KEY_BY_HASH, [hash]);
+  }
+
+  /** The owner of a key, revoked or not; undefined if there is no such key. */
+  async findOwner(id: string, q: Queryable = this.db): Promise<string | undefined> {
+    const [row] = await q.query(FIND_API_KEY_OWNER, [id]);
+    return row?.user_id;
   }
 
   /** Records use at most once a minute per key, so authentication does not write on every request. */
@@ -56,12 +70,15 @@ export class ApiKeysRepository {
     return this.db.query(LIST_API_KEYS_BY_USER, [userId]);
   }
 
-  /** Revokes a key of `userId`; false if `userId` has no such key. Every instance drops its cached principals. */
+  /**
+   * Revokes a key of `userId`; false if `userId` has no such key, or it is the last active key of
+   * the last admin. Every instance drops its cached principals.
+   */
   async revoke(userId: string, id: string, q: Queryable = this.db): Promise<boolean> {
     return (await q.query(REVOKE_API_KEY, [userId, id])).length > 0;
   }
 
-  /** Revokes any user's key (admins); false if there is no such key. Every instance drops its cached principals. */
+  /** Revokes any user's key (admins); false as {@link ApiKeysRepository.revoke}. Every instance drops its cached principals. */
   async revokeAny(id: string, q: Queryable = this.db): Promise<boolean> {
     return (await q.query(REVOKE_ANY_API_KEY, [id])).length > 0;
   }

@@ -33,8 +33,23 @@ export const FIND_PRINCIPAL_BY_HASH = sql<{
   { prepare: true },
 );
 
-/** $1 key hash. Revoked keys count: a hash is never registered twice. */
-export const API_KEY_EXISTS = sql('apiKeys.existsByHash', 'SELECT 1 FROM api_keys WHERE key_hash = $1');
+/** $1 key hash: the key's owner, revoked keys included (a hash is never registered twice). */
+export const FIND_API_KEY_BY_HASH = sql<{ user_id: string; revoked: boolean }>(
+  'apiKeys.findByHash',
+  'SELECT user_id, revoked_at IS NOT NULL AS revoked FROM api_keys WHERE key_hash = $1',
+);
+
+/** $1 key hash. Makes a revoked key work again (the ADMIN_API_KEY, at start). */
+export const UNREVOKE_API_KEY_BY_HASH = sql(
+  'apiKeys.unrevokeByHash',
+  'UPDATE api_keys SET revoked_at = NULL WHERE key_hash = $1 AND revoked_at IS NOT NULL',
+);
+
+/** $1 key id: its owner, revoked or not. */
+export const FIND_API_KEY_OWNER = sql<{ user_id: string }>(
+  'apiKeys.findOwner',
+  'SELECT user_id FROM api_keys WHERE id = $1',
+);
 
 /** $1 key id. Writes at most once a minute per key, so authentication does not write on every request. */
 export const TOUCH_API_KEY = sql(
@@ -60,16 +75,25 @@ export const LIST_API_KEYS_BY_USER = sql<ApiKeyRow>(
 
 // Revoking twice keeps the first time. The NOTIFY is delivered when the UPDATE commits: every
 // instance drops its cached principals.
-const REVOKE = `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())`;
-const NOTIFY = `pg_notify('${AUTH_CHANNEL}', id::text)`;
+const REVOKE = `UPDATE api_keys k SET revoked_at = coalesce(k.revoked_at, now())`;
+const NOTIFY = `pg_notify('${AUTH_CHANNEL}', k.id::text)`;
+
+// The last active key of the last admin is never revoked (no row, as for an unknown key): an active
+// key, of an admin, needs another admin's active key (or another of its own) to remain. Callers hold
+// users.lockAdmins, so two revocations cannot each count the other's key.
+const KEEPS_AN_ADMIN = `
+     AND (k.revoked_at IS NOT NULL
+          OR NOT EXISTS (SELECT 1 FROM users u WHERE u.id = k.user_id AND u.role = 'admin')
+          OR EXISTS (SELECT 1 FROM api_keys o JOIN users a ON a.id = o.user_id
+                      WHERE a.role = 'admin' AND o.revoked_at IS NULL AND o.id <> k.id))`;
 
 /** $1 user id, $2 key id: revokes the key only if `$1` owns it. */
 export const REVOKE_API_KEY = sql<{ id: string }>(
   'apiKeys.revoke',
   `
   ${REVOKE}
-   WHERE id = $2 AND user_id = $1
-  RETURNING id, ${NOTIFY}`,
+   WHERE k.id = $2 AND k.user_id = $1${KEEPS_AN_ADMIN}
+  RETURNING k.id, ${NOTIFY}`,
 );
 
 /** $1 key id: any user's key (admins). */
@@ -77,6 +101,6 @@ export const REVOKE_ANY_API_KEY = sql<{ id: string }>(
   'apiKeys.revokeAny',
   `
   ${REVOKE}
-   WHERE id = $1
-  RETURNING id, ${NOTIFY}`,
+   WHERE k.id = $1${KEEPS_AN_ADMIN}
+  RETURNING k.id, ${NOTIFY}`,
 );

@@ -1,10 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { ApiKeyAuthenticator } from '../../common/auth/auth.guard.js';
 import type { Principal } from '../../common/auth/principal.js';
-import { NotFoundError } from '../../common/errors/domain-error.js';
+import { DomainError, NotFoundError } from '../../common/errors/domain-error.js';
+import { Db } from '../../database/db.js';
 import { ApiKeysRepository, type ApiKeyRow } from './api-keys.repository.js';
 import { generateApiKey, hashApiKey } from './api-key.util.js';
 import { PrincipalCache } from './principal-cache.js';
+import { UsersRepository } from './users.repository.js';
 
 /** API keys: issue (shown once), authenticate (by hash), list (no secrets), revoke (effective at once). */
 @Injectable()
@@ -12,7 +14,9 @@ export class AuthService extends ApiKeyAuthenticator {
   private readonly logger = new Logger(AuthService.name);
 
   constructor(
+    private readonly db: Db,
     private readonly keys: ApiKeysRepository,
+    private readonly users: UsersRepository,
     private readonly cache: PrincipalCache,
   ) {
     super();
@@ -49,18 +53,27 @@ export class AuthService extends ApiKeyAuthenticator {
     return this.keys.listByUser(userId);
   }
 
-  /** Revokes a key of `userId`. 404 if `userId` has no such key. */
+  /** Revokes a key of `userId`. 404 if `userId` has no such key; 409 if it is the last admin's last active key. */
   async revokeKey(userId: string, id: string): Promise<void> {
-    this.revoked(await this.keys.revoke(userId, id));
+    await this.revoke(id, userId);
   }
 
-  /** Revokes any user's key (admins). 404 if there is no such key. */
+  /** Revokes any user's key (admins). 404 if there is no such key; 409 if it is the last admin's last active key. */
   async revokeAnyKey(id: string): Promise<void> {
-    this.revoked(await this.keys.revokeAny(id));
+    await this.revoke(id);
   }
 
-  private revoked(found: boolean): void {
-    if (!found) throw new NotFoundError('API key');
+  private async revoke(id: string, owner?: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await this.users.lockAdmins(tx);
+      if (await (owner ? this.keys.revoke(owner, id, tx) : this.keys.revokeAny(id, tx))) return;
+      const found = await this.keys.findOwner(id, tx);
+      if (!found || (owner && found !== owner)) throw new NotFoundError('API key');
+      throw new DomainError(
+        'CONFLICT',
+        `API key ${id} is the last active key of the last admin; revoking it would leave nobody able to administer Conveyor. Create another admin key first`,
+      );
+    });
     // Other instances drop their caches on the NOTIFY; this one must not wait for it to arrive.
     this.cache.clear();
   }

@@ -46,7 +46,7 @@ export class MeController {
   @HttpCode(204)
   @ApiOperation({ operationId: 'revokeMyApiKey', summary: 'Revoke one of your API keys; it stops working at once' })
   @ApiNoContentResponse({ description: 'Revoked' })
-  @ApiProblems(400, 404)
+  @ApiProblems(400, 404, 409)
   async revokeMyApiKey(@CurrentUser() me: Principal, @Param('id', UuidParam) id: string): Promise<void> {
     await this.auth.revokeKey(me.userId, id);
   }

@@ -8,7 +8,7 @@ import {
   FIND_USER_BY_ID,
   INSERT_USER,
   LIST_USERS,
-  LOCK_ADMIN_BOOTSTRAP,
+  LOCK_ADMINS,
   UPDATE_USER,
   type UserRow,
 } from './users.sql.js';
@@ -16,7 +16,7 @@ import {
 export type { UserRow } from './users.sql.js';
 
 // Any constant works; it only has to be the same for every Conveyor process.
-const ADMIN_BOOTSTRAP_LOCK = 4_318_772_002;
+const ADMINS_LOCK = 4_318_772_002;
 
 /** Users. Write methods take an optional transaction (`q`), so a caller can group them. */
 @Injectable()
@@ -32,8 +32,8 @@ export class UsersRepository {
     return rows[0];
   }
 
-  async findById(id: string): Promise<UserRow | undefined> {
-    const rows = await this.db.query(FIND_USER_BY_ID, [id]);
+  async findById(id: string, q: Queryable = this.db): Promise<UserRow | undefined> {
+    const rows = await q.query(FIND_USER_BY_ID, [id]);
     return rows[0];
   }
 
@@ -46,7 +46,10 @@ export class UsersRepository {
     return this.db.query(LIST_USERS, [limit + 1, after?.createdAt ?? null, after?.id ?? null]);
   }
 
-  /** Changes the fields given; every instance drops its cached principals when this commits. */
+  /**
+   * Changes the fields given; every instance drops its cached principals when this commits.
+   * Undefined for an unknown id, and for a demotion of the last admin with an active key.
+   */
   async update(
     id: string,
     changes: { tier?: Tier; role?: Role; name?: string },
@@ -61,8 +64,11 @@ export class UsersRepository {
     return Number(rows[0].n);
   }
 
-  /** Holds the admin-bootstrap lock until `tx` ends: instances starting together create one admin. */
-  async lockAdminBootstrap(tx: Queryable): Promise<void> {
-    await tx.query(LOCK_ADMIN_BOOTSTRAP, [ADMIN_BOOTSTRAP_LOCK]);
+  /**
+   * Holds the admins lock until `tx` ends: instances starting together create one admin, and
+   * demotions and key revocations see each other's effect on "is an admin left?".
+   */
+  async lockAdmins(tx: Queryable): Promise<void> {
+    await tx.query(LOCK_ADMINS, [ADMINS_LOCK]);
   }
 }

@@ -47,19 +47,27 @@ export const LIST_USERS = sql<UserRow>(
 /**
  * $1 id; $2 tier, $3 role, $4 name, each NULL to keep. Role and tier are part of every cached
  * principal: the NOTIFY (delivered on commit) makes every instance drop its cache.
+ *
+ * Never demotes the last admin: an admin becomes a user only while another admin holds an active
+ * key (else no row, as for an unknown id). Callers that demote hold {@link LOCK_ADMINS}, so two
+ * demotions cannot each count the other's admin.
  */
 export const UPDATE_USER = sql<UserRow>(
   'users.update',
   `
   UPDATE users SET tier = coalesce($2, tier), role = coalesce($3, role), name = coalesce($4, name), updated_at = now()
    WHERE id = $1
+     AND (role <> 'admin' OR coalesce($3, role) <> 'user'
+          OR EXISTS (SELECT 1 FROM users a JOIN api_keys k ON k.user_id = a.id
+                      WHERE a.role = 'admin' AND a.id <> $1 AND k.revoked_at IS NULL))
   RETURNING ${COLUMNS}, pg_notify('${AUTH_CHANNEL}', id::text)`,
 );
 
 export const COUNT_USERS = sql<{ n: string }>('users.count', 'SELECT count(*) AS n FROM users');
 
 /**
- * Serializes the admin bootstrap of instances starting together, until the transaction ends.
- * $1 the lock key.
+ * Serializes, until the transaction ends, every change to who can administer: the admin bootstrap
+ * of instances starting together, demotions and key revocations (each checks that an admin with an
+ * active key remains). $1 the lock key.
  */
-export const LOCK_ADMIN_BOOTSTRAP = sql('users.lockAdminBootstrap', 'SELECT pg_advisory_xact_lock($1)');
+export const LOCK_ADMINS = sql('users.lockAdmins', 'SELECT pg_advisory_xact_lock($1)');

@@ -1,4 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
+import type { FastifyInstance } from 'fastify';
+import { DOCS_CONTENT_SECURITY_POLICY } from '../../common/http/security-headers.js';
 import { APP_VERSION } from '../../config/config.js';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 
@@ -19,8 +21,17 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   return SwaggerModule.createDocument(app, config, { operationIdFactory: (_controller, method) => method });
 }
 
-/** Swagger UI at `/docs`, the OpenAPI JSON at `/docs-json`. */
+const DOCS_UI = /^\/docs(\/|$|\?)/;
+
+/**
+ * Swagger UI at `/docs`, the OpenAPI JSON at `/docs-json`. The UI's page and assets get a CSP that
+ * lets the page run (every other response has the API's, which loads nothing).
+ */
 export function setupSwagger(app: INestApplication): void {
+  const fastify = app.getHttpAdapter().getInstance() as FastifyInstance;
+  fastify.addHook('onRequest', async (request, reply) => {
+    if (DOCS_UI.test(request.url)) reply.header('content-security-policy', DOCS_CONTENT_SECURITY_POLICY);
+  });
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {
     jsonDocumentUrl: 'docs-json',
     yamlDocumentUrl: 'docs-yaml',

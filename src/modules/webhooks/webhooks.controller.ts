@@ -54,7 +54,7 @@ export class WebhooksController {
     summary: 'Register an endpoint; the response carries its signing secret, shown only this once',
   })
   @ApiCreatedResponse({ type: WebhookWithSecretDto })
-  @ApiProblems(400, 415, 422)
+  @ApiProblems(400, 409, 415, 422)
   create(@CurrentUser() me: Principal, @Body() dto: CreateWebhookDto): Promise<WebhookWithSecretDto> {
     return this.webhooks.create(me.userId, dto);
   }
@@ -62,7 +62,7 @@ export class WebhooksController {
   @Get()
   @ApiOperation({ operationId: 'listWebhooks', summary: 'Your endpoints, newest first' })
   @ApiOkResponse({ schema: pageSchema(getSchemaPath(WebhookResponseDto)) })
-  @ApiProblems(422)
+  @ApiProblems('INVALID_CURSOR', 422)
   list(@CurrentUser() me: Principal, @Query() query: PageQueryDto): Promise<Page<WebhookResponseDto>> {
     return this.webhooks.list(me.userId, query);
   }
@@ -126,7 +126,7 @@ export class WebhooksController {
   @Get(':id/deliveries')
   @ApiOperation({ operationId: 'listWebhookDeliveries', summary: 'Deliveries to this endpoint, newest first' })
   @ApiOkResponse({ schema: pageSchema(getSchemaPath(DeliveryResponseDto)) })
-  @ApiProblems(400, 404, 422)
+  @ApiProblems(400, 'INVALID_CURSOR', 404, 422)
   listDeliveries(
     @CurrentUser() me: Principal,
     @Param('id', UuidParam) id: string,

@@ -7,6 +7,7 @@ import {
   FIND_WEBHOOK,
   INSERT_TEST_EVENT,
   INSERT_WEBHOOK,
+  LOCK_WEBHOOK_OWNER,
   LIST_ATTEMPTS,
   LIST_DELIVERIES,
   LIST_WEBHOOKS,
@@ -36,15 +37,20 @@ export interface WebhookPatch {
 export class WebhooksRepository {
   constructor(private readonly db: Db) {}
 
-  async insert(
+  /** Inserts an endpoint unless the user already has `maxEndpoints` (then undefined); concurrent calls cannot overshoot. */
+  insert(
     userId: string,
     url: string,
     events: string[],
     description: string | null,
     secret: string,
-  ): Promise<WebhookRow> {
-    const rows = await this.db.query(INSERT_WEBHOOK, [userId, url, events, description, secret]);
-    return rows[0];
+    maxEndpoints: number,
+  ): Promise<WebhookRow | undefined> {
+    return this.db.transaction(async (tx) => {
+      await tx.query(LOCK_WEBHOOK_OWNER, [userId]);
+      const rows = await tx.query(INSERT_WEBHOOK, [userId, url, events, description, secret, maxEndpoints]);
+      return rows[0];
+    });
   }
 
   list(userId: string, limit: number, after?: Keyset): Promise<WebhookRow[]> {

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DomainError, NotFoundError } from '../../common/errors/domain-error.js';
 import { decodeCursor, toPage, type Page } from '../../common/pagination/pagination.js';
 import { SecretBox } from '../../common/crypto/secret-box.js';
+import { AppConfig } from '../../config/config.js';
 import type {
   CreateWebhookDto,
   DeliveryDetailDto,
@@ -55,6 +56,7 @@ export class WebhooksService {
     private readonly repo: WebhooksRepository,
     private readonly urls: WebhookUrlGuard,
     private readonly secrets: SecretBox,
+    private readonly config: AppConfig,
   ) {}
 
   eventTypes(): EventTypeDto[] {
@@ -74,13 +76,21 @@ export class WebhooksService {
   async create(userId: string, dto: CreateWebhookDto): Promise<WebhookWithSecretDto> {
     await this.urls.assertAllowed(dto.url);
     const secret = generateWebhookSecret();
+    const max = this.config.webhooks.maxEndpoints;
     const row = await this.repo.insert(
       userId,
       dto.url,
       dto.events,
       dto.description ?? null,
       this.secrets.encrypt(secret),
+      max,
     );
+    if (!row) {
+      throw new DomainError(
+        'CONFLICT',
+        `You already have ${max} webhook endpoints, the most allowed; delete one (DELETE /webhooks/{id}) before adding another`,
+      );
+    }
     return { ...toWebhook(row), secret };
   }
 

@@ -54,11 +54,22 @@ const REARM = `status = 'pending', next_attempt_at = now(), retry_base = attempt
 
 // Every statement below takes the owner; soft-deleted endpoints are invisible.
 
-/** $1 user id, $2 url, $3 events, $4 description, $5 encrypted secret. */
+/**
+ * $1 user id. Holds the owner's row until the transaction ends: one user's endpoint creations run
+ * one at a time, so the count in {@link INSERT_WEBHOOK} (a statement started after the lock) is current.
+ */
+export const LOCK_WEBHOOK_OWNER = sql('webhooks.lockOwner', 'SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE');
+
+/**
+ * $1 user id, $2 url, $3 events, $4 description, $5 encrypted secret, $6 the most endpoints a user
+ * may have. No row when the user already has $6 (deleted ones do not count).
+ */
 export const INSERT_WEBHOOK = sql<WebhookRow>(
   'webhooks.insert',
   `
-  INSERT INTO webhooks (user_id, url, events, description, secret_encrypted) VALUES ($1, $2, $3, $4, $5)
+  INSERT INTO webhooks (user_id, url, events, description, secret_encrypted)
+  SELECT $1, $2, $3, $4, $5
+   WHERE (SELECT count(*) FROM webhooks WHERE user_id = $1 AND deleted_at IS NULL) < $6
   RETURNING ${WEBHOOK_COLUMNS}`,
 );
 
