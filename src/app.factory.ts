@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { LogController } from 'fastify';
@@ -6,9 +5,13 @@ import type { Logger } from 'pino';
 import { AppModule } from './app.module.js';
 import { Readable } from 'node:stream';
 import { DomainError } from './common/errors/domain-error.js';
-import { findNul } from './common/http/nul.js';
+import { answerFrameworkError, clientErrorHandler, expectationHandler } from './common/errors/framework-errors.js';
+import { jsonProblemError, scanJson } from './common/http/json-scan.js';
+import { requestId } from './common/http/request-id.js';
+import { SECURITY_HEADERS } from './common/http/security-headers.js';
 import { createValidationPipe } from './common/http/validation.js';
 import { LifecycleState } from './common/lifecycle/lifecycle.state.js';
+import { loggableUrl } from './common/logging/logger.js';
 import { PinoNestLogger } from './common/logging/nest-logger.js';
 import type { AppConfig } from './config/config.js';
 import { setupSwagger } from './modules/docs/swagger.js';
@@ -17,13 +20,7 @@ export const API_PREFIX = 'api/v1';
 
 const WORKER_ROUTES = new RegExp(`^/${API_PREFIX}/health/`);
 
-// Client-sent ids are echoed only when they are short and plain, so they cannot inject into logs.
-const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-function requestId(request: { headers: Record<string, string | string[] | undefined> }): string {
-  const sent = request.headers['x-request-id'];
-  return typeof sent === 'string' && SAFE_REQUEST_ID.test(sent) ? sent : randomUUID();
-}
+const API_ROUTES = `/${API_PREFIX}/`;
 
 /**
  * Builds the HTTP application: Fastify with the request id, body limit and problem+json for
@@ -46,10 +43,15 @@ export async function createApp(
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true },
+    // Errors raised before Nest sees the request are problem+json with a request id too: the
+    // router's (malformed URL, over-long path parameter) and Node's parser's (headers too large).
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: clientErrorHandler(logger),
   });
   // POST /batches: bodies up to BATCH_BODY_LIMIT_BYTES, and NDJSON handed over as a stream (read
   // line by line by the batches module). Any other route refuses NDJSON with 415.
   const server = adapter.getInstance();
+  server.server.on('checkExpectation', expectationHandler(logger));
   server.addHook('onRoute', (route) => {
     if (route.url === BATCHES_ROUTE && route.method === 'POST') route.bodyLimit = config.batches.bodyLimitBytes;
   });
@@ -72,22 +74,24 @@ export async function createApp(
       throw new DomainError('NOT_FOUND', `ROLE=${config.role} serves only /${API_PREFIX}/health`);
     }
   });
-  // PostgreSQL cannot store NUL in text or jsonb: refuse it up front as a 400 naming the field,
-  // instead of a 500 from the database. (NDJSON batch lines are checked line by line.)
+  // Before any recursive walk (validation pipe, Ajv, JSON.stringify) and before PostgreSQL: one
+  // iterative scan refuses strings the database cannot store (NUL, lone UTF-16 surrogates: 400) and
+  // nesting past JSON_MAX_DEPTH (422), naming the field. NDJSON batch lines are scanned one by one
+  // in the batches module. A JSON batch's items count their levels from themselves, like an NDJSON
+  // line or a POST /jobs body, so the same item is accepted in either form.
+  const maxDepth = config.limits.jsonMaxDepth;
   fastify.addHook('preValidation', async (request) => {
-    const where =
-      findNul(request.query, 'query') ?? (request.body instanceof Readable ? undefined : findNul(request.body));
-    if (where) {
-      throw new DomainError('BAD_REQUEST', 'Strings may not contain the NUL character (\\u0000)', {
-        errors: [{ field: where, message: 'must not contain the NUL character' }],
-      });
-    }
+    const batch = request.routeOptions.url === BATCHES_ROUTE && request.method === 'POST';
+    const problem =
+      scanJson(request.query, { maxDepth, prefix: 'query' }) ??
+      (request.body instanceof Readable ? undefined : scanJson(request.body, { maxDepth, topLevel: batch ? -1 : 1 }));
+    if (problem) throw jsonProblemError(problem, maxDepth);
   });
   fastify.addHook('onResponse', async (request, reply) => {
     request.log.info(
       {
         method: request.method,
-        url: request.url,
+        url: loggableUrl(request.url),
         statusCode: reply.statusCode,
         durationMs: Math.round(reply.elapsedTime * 10) / 10,
         userId: request.principal?.userId,
@@ -96,6 +100,13 @@ export async function createApp(
     );
   });
 
+  // Responses of the API are per user and may hold secrets (a new key, a webhook secret): no cache
+  // may keep them. Problem documents outside the prefix get the same header from ProblemFilter.
+  fastify.addHook('onRequest', async (request, reply) => {
+    if (request.url.startsWith(API_ROUTES)) reply.header('cache-control', 'no-store');
+  });
+  // nosniff, Referrer-Policy, a CSP for an API (the docs page has its own, see setupSwagger), …
+  app.useSecurityHeaders(SECURITY_HEADERS);
   app.setGlobalPrefix(API_PREFIX);
   app.useGlobalPipes(createValidationPipe());
   if (config.http.swagger) setupSwagger(app);

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/config.js';
 import type { Db } from '../src/database/db.js';
 import type { Sql } from '../src/database/sql.js';
 import { JobsRepository } from '../src/modules/jobs/jobs.repository.js';
@@ -159,7 +160,7 @@ describe('performance indexes serve the application’s queries', () => {
     explaining = new ExplainingDb(client);
     const explainingDb = explaining as unknown as Db;
     jobs = new JobsRepository(explainingDb);
-    worker = new JobLifecycle(explainingDb, { active: false } as JobChanges);
+    worker = new JobLifecycle(explainingDb, { active: false } as JobChanges, loadConfig({}));
     pipelines = new PipelinesRepository(explainingDb);
   }, 120_000);
 

@@ -35,6 +35,9 @@ describe('worker failure handling', () => {
         if (req.url === '/slow') return void setTimeout(() => send(200, { late: true }), 5000);
         if (req.url === '/bad-output') return send(200, { ok: 'not-a-boolean' });
         if (req.url === '/reject') return send(422, { error: 'no' });
+        // Valid JSON that PostgreSQL's jsonb refuses: a lone surrogate, and nesting deeper than any limit.
+        if (req.url === '/lone-surrogate') return void res.end('{"a":"\\ud800"}');
+        if (req.url === '/deep') return void res.end(`${'['.repeat(5000)}${']'.repeat(5000)}`);
         send(404, {});
       });
     });
@@ -62,6 +65,8 @@ describe('worker failure handling', () => {
           outputSchema: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] },
         }),
         type('reject'),
+        type('lone-surrogate'),
+        type('deep'),
       ]),
     );
     t = await startTestApp({ JOB_TYPES_FILE: file, WORKER_POLL_INTERVAL_MS: '50' });
@@ -115,6 +120,16 @@ describe('worker failure handling', () => {
     const result = await t.db.pool.query('SELECT count(*)::int AS n FROM results WHERE job_id = $1', [job.id]);
     expect(result.rows[0].n).toBe(0);
   });
+
+  it.each(['lone-surrogate', 'deep'])(
+    'output PostgreSQL cannot store (%s) fails the job at once, without running it again',
+    async (type) => {
+      const job = await run(type);
+      expect(job).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'INVALID_OUTPUT' } });
+      // Before: the write failed, the lease lapsed and the handler (an outbound request) ran again.
+      expect(calls.get(job.id)).toBe(1);
+    },
+  );
 
   it('a 4xx rejection fails the job at once', async () => {
     const job = await run('reject');

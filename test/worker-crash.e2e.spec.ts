@@ -10,8 +10,12 @@ describe('worker processes', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    userId = (await db.pool.query(`INSERT INTO users (name, email) VALUES ('w', 'w@test.local') RETURNING id`)).rows[0]
-      .id;
+    // Enterprise: the tier's running cap (64) must not be what limits these workers' 20 slots.
+    userId = (
+      await db.pool.query(
+        `INSERT INTO users (name, email, tier) VALUES ('w', 'w@test.local', 'enterprise') RETURNING id`,
+      )
+    ).rows[0].id;
   });
   afterAll(async () => db.drop());
 

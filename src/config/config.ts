@@ -45,10 +45,17 @@ export class AppConfig {
   readonly nodeEnv: EnvSchema['NODE_ENV'];
   readonly role: EnvSchema['ROLE'];
   readonly http: { port: number; host: string; bodyLimitBytes: number; swagger: boolean };
+  /**
+   * Bounds of request content besides the body size: nesting of any JSON body or NDJSON line, and
+   * the size of `metadata` (jobs, batch items, batches, pipeline runs) as JSON.
+   */
+  readonly limits: { jsonMaxDepth: number; metadataBytes: number };
   readonly database: {
     /** Unset means "start the embedded PostgreSQL". */
     url: string | undefined;
     poolSize: number;
+    /** The separate pool that streamed downloads read from. */
+    streamPoolSize: number;
     slowQueryMs: number;
     embedded: { dataDir: string; port: number };
   };
@@ -63,11 +70,21 @@ export class AppConfig {
     sweepIntervalMs: number;
     shutdownGraceMs: number;
   };
+  /**
+   * Fair use, by tier: the most jobs a user may have running at once (across all workers), and the
+   * highest priority a user may set.
+   */
+  readonly fairness: {
+    maxRunning: Record<'free' | 'pro' | 'enterprise', number>;
+    maxPriority: Record<'free' | 'pro' | 'enterprise', number>;
+  };
   /** Days to keep finished standalone jobs and results; 0 keeps them forever. Purged by the worker's sweeper. */
   readonly retention: { jobDays: number; resultDays: number };
   readonly jobTypes: { file: string | undefined; httpAllowedCidrs: string[]; httpAllowHttp: boolean };
   /** Key for secrets stored encrypted (webhook signing secrets): base64 of 32 bytes, or a key file outside production. */
   readonly secrets: { key: string | undefined; keyFile: string };
+  /** Result downloads: how many one user may have open per instance, and when a client that stopped reading is cut off. */
+  readonly downloads: { maxPerUser: number; stallTimeoutMs: number };
   /** Items one batch may hold, by the user's tier; the body limit of POST /batches (JSON or NDJSON). */
   readonly batches: { maxItems: Record<'free' | 'pro' | 'enterprise', number>; bodyLimitBytes: number };
   readonly webhooks: {
@@ -81,6 +98,8 @@ export class AppConfig {
     concurrency: number;
     maxInFlightPerEndpoint: number;
     pollIntervalMs: number;
+    /** Endpoints one user may have: every job change of a user probes each subscribed endpoint. */
+    maxEndpoints: number;
   };
 
   constructor(env: EnvSchema) {
@@ -92,9 +111,11 @@ export class AppConfig {
       bodyLimitBytes: env.BODY_LIMIT_BYTES,
       swagger: env.SWAGGER_ENABLED,
     };
+    this.limits = { jsonMaxDepth: env.JSON_MAX_DEPTH, metadataBytes: env.METADATA_LIMIT_BYTES };
     this.database = {
       url: env.DATABASE_URL,
       poolSize: env.DB_POOL_SIZE,
+      streamPoolSize: env.DB_STREAM_POOL_SIZE,
       slowQueryMs: env.DB_SLOW_QUERY_MS,
       embedded: { dataDir: env.EMBEDDED_PG_DATA_DIR, port: env.EMBEDDED_PG_PORT },
     };
@@ -108,6 +129,14 @@ export class AppConfig {
       leaseMs: env.WORKER_LEASE_MS,
       sweepIntervalMs: env.WORKER_SWEEP_INTERVAL_MS,
       shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_MS,
+    };
+    this.fairness = {
+      maxRunning: {
+        free: env.QUEUE_MAX_RUNNING_FREE,
+        pro: env.QUEUE_MAX_RUNNING_PRO,
+        enterprise: env.QUEUE_MAX_RUNNING_ENTERPRISE,
+      },
+      maxPriority: { free: env.MAX_PRIORITY_FREE, pro: env.MAX_PRIORITY_PRO, enterprise: env.MAX_PRIORITY_ENTERPRISE },
     };
     this.retention = { jobDays: env.JOB_RETENTION_DAYS, resultDays: env.RESULT_RETENTION_DAYS };
     this.jobTypes = {
@@ -123,6 +152,7 @@ export class AppConfig {
       },
       bodyLimitBytes: env.BATCH_BODY_LIMIT_BYTES,
     };
+    this.downloads = { maxPerUser: env.DOWNLOADS_MAX_PER_USER, stallTimeoutMs: env.DOWNLOAD_STALL_TIMEOUT_MS };
     this.secrets = { key: env.SECRETS_ENCRYPTION_KEY, keyFile: env.SECRETS_KEY_FILE };
     this.webhooks = {
       allowedCidrs: splitList(env.WEBHOOK_ALLOWED_CIDRS),
@@ -134,6 +164,7 @@ export class AppConfig {
       concurrency: env.WEBHOOK_CONCURRENCY,
       maxInFlightPerEndpoint: env.WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT,
       pollIntervalMs: env.WEBHOOK_POLL_INTERVAL_MS,
+      maxEndpoints: env.WEBHOOK_MAX_ENDPOINTS,
     };
   }
 

@@ -46,6 +46,25 @@ export class EnvSchema {
   @Max(200)
   DB_POOL_SIZE = 10;
 
+  /** Connections of the separate pool that result downloads stream from, so they never take the API's or the worker's. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  DB_STREAM_POOL_SIZE = 4;
+
+  /** Result downloads one user may have open at once on one instance (429 beyond). */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  DOWNLOADS_MAX_PER_USER = 2;
+
+  /** A download whose client has not read for this long (the socket's buffer stays full) is ended. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  DOWNLOAD_STALL_TIMEOUT_MS = 30_000;
+
   @Type(() => Number)
   @IsInt()
   @Min(1)
@@ -77,6 +96,18 @@ export class EnvSchema {
   @IsInt()
   @Min(1024)
   BODY_LIMIT_BYTES = 1_048_576;
+
+  // At most 256: the recursive walks after the up-front scan (validation, Ajv, JSON.stringify) must not overflow the stack.
+  @Type(() => Number)
+  @IsInt()
+  @Min(2)
+  @Max(256)
+  JSON_MAX_DEPTH = 32;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(64)
+  METADATA_LIMIT_BYTES = 16_384;
 
   @Transform(toBoolean)
   @IsIn([true, false], { message: 'SWAGGER_ENABLED must be true or false' })
@@ -112,6 +143,41 @@ export class EnvSchema {
   @IsInt()
   @Min(0)
   WORKER_SHUTDOWN_GRACE_MS = 10_000;
+
+  // Fair use of the queue: the most jobs one user may have running at once, across all workers; by tier.
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  QUEUE_MAX_RUNNING_FREE = 4;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  QUEUE_MAX_RUNNING_PRO = 16;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  QUEUE_MAX_RUNNING_ENTERPRISE = 64;
+
+  /** The highest job priority a user of each tier may set (negative priorities, down to -1000, are open to all). */
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(1000)
+  MAX_PRIORITY_FREE = 10;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(1000)
+  MAX_PRIORITY_PRO = 100;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(1000)
+  MAX_PRIORITY_ENTERPRISE = 1000;
 
   @Type(() => Number)
   @IsInt()
@@ -189,6 +255,13 @@ export class EnvSchema {
   @Min(1)
   @Max(1000)
   WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT = 10;
+
+  /** Webhook endpoints one user may have (deleted ones do not count); POST /webhooks beyond it is 409. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  WEBHOOK_MAX_ENDPOINTS = 25;
 
   @Type(() => Number)
   @IsInt()

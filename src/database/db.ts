@@ -1,6 +1,6 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type pg from 'pg';
+import pg from 'pg';
 import QueryStream from 'pg-query-stream';
 import type { Readable } from 'node:stream';
 import { DataSource } from 'typeorm';
@@ -24,6 +24,17 @@ export interface StatementRun {
 
 type Runner = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
+/** No connection of the stream pool came free in time (every one is serving a download), or the database is down. */
+export class StreamUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super('no database connection is free for a streamed read', { cause });
+    this.name = 'StreamUnavailableError';
+  }
+}
+
+/** How long a streamed read waits for a connection of its pool before giving up. */
+const STREAM_CONNECT_TIMEOUT_MS = 2000;
+
 /**
  * The one way to PostgreSQL. Repositories take a {@link Queryable} for their writes, so a caller
  * can hand them a transaction; reads that tolerate lag go through {@link reader} (the primary
@@ -31,18 +42,35 @@ type Runner = Pick<pg.Pool | pg.PoolClient, 'query'>;
  * the slow-query log (DB_SLOW_QUERY_MS) and for any other listener (metrics).
  *
  * It runs on the pool of TypeORM's data source, which stays the connection and migration layer;
- * no code outside `database/` sees TypeORM.
+ * no code outside `database/` sees TypeORM. Streamed reads have a small pool of their own
+ * (DB_STREAM_POOL_SIZE): a download lasts as long as its client takes to read it, and a few slow or
+ * stalled clients must never hold the connections the API and the worker need.
  */
 @Injectable()
-export class Db implements Queryable {
+export class Db implements Queryable, OnApplicationShutdown {
   private readonly logger = new Logger('Database');
   private readonly pool: pg.Pool;
+  private readonly streamPool: pg.Pool;
   private readonly listeners: Array<(run: StatementRun) => void> = [];
   private readonly slowMs: number;
 
   constructor(@InjectDataSource() dataSource: DataSource, config: AppConfig) {
     this.pool = (dataSource.driver as unknown as { master: pg.Pool }).master;
     this.slowMs = config.database.slowQueryMs;
+    this.streamPool = new pg.Pool({
+      connectionString: config.database.url,
+      max: config.database.streamPoolSize,
+      connectionTimeoutMillis: STREAM_CONNECT_TIMEOUT_MS,
+      idleTimeoutMillis: 30_000,
+      application_name: `conveyor-${config.role}-stream`,
+    });
+    // An idle connection that dies (database restart) must not crash the process.
+    this.streamPool.on('error', (error) => this.logger.warn({ err: error }, 'idle stream connection lost'));
+  }
+
+  /** After HTTP has closed (downloads ended), with the rest of the database connections. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.streamPool.end();
   }
 
   /** Reads that may be served a little behind the primary (lists, details). The primary for now. */
@@ -75,10 +103,16 @@ export class Db implements Queryable {
 
   /**
    * The rows of `statement` as a stream, read through a server-side cursor `batchSize` rows at a
-   * time on a connection of its own, released when the stream ends, fails or is destroyed.
+   * time on a connection of the stream pool, released when the stream ends, fails or is
+   * destroyed. Throws StreamUnavailableError when no connection comes free within 2 s.
    */
   async stream<R extends object>(statement: Sql<R>, params: readonly unknown[], batchSize = 500): Promise<Readable> {
-    const client = await this.pool.connect();
+    let client: pg.PoolClient;
+    try {
+      client = await this.streamPool.connect();
+    } catch (error) {
+      throw new StreamUnavailableError(error);
+    }
     const started = performance.now();
     const stream = client.query(new QueryStream(statement.text, [...params], { batchSize }));
     // Timed to the first row (or the end): how long the query took, not how slowly the client reads.

@@ -64,7 +64,8 @@ export async function waitForIdleWorker(
   t: TestApp,
   concurrency = t.app.get(AppConfig).worker.concurrency,
 ): Promise<void> {
-  const probe = await createUser(t.db);
+  // Enterprise: its running cap (QUEUE_MAX_RUNNING_ENTERPRISE) must not keep probes from filling every slot.
+  const probe = await createUser(t.db, { tier: 'enterprise' });
   const ids: string[] = [];
   let failure: unknown;
   try {

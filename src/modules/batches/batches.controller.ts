@@ -14,6 +14,7 @@ import type { FastifyReply } from 'fastify';
 import { Authenticated, CurrentUser } from '../../common/auth/auth.decorators.js';
 import type { Principal } from '../../common/auth/principal.js';
 import { ApiProblems } from '../../common/http/api-problems.decorator.js';
+import { sendStream } from '../../common/http/stream-reply.js';
 import { UuidParam } from '../../common/http/validation.js';
 import { pageSchema, type Page } from '../../common/pagination/pagination.js';
 import { BatchesService } from './batches.service.js';
@@ -42,7 +43,7 @@ export class BatchesController {
   @Get()
   @ApiOperation({ operationId: 'listBatches', summary: 'Your batches, newest first, with counts' })
   @ApiOkResponse({ schema: pageSchema(getSchemaPath(BatchResponseDto)) })
-  @ApiProblems(422)
+  @ApiProblems('INVALID_CURSOR', 422)
   list(@CurrentUser() me: Principal, @Query() query: ListBatchesQueryDto): Promise<Page<BatchResponseDto>> {
     return this.batches.list(me.userId, query);
   }
@@ -71,18 +72,18 @@ export class BatchesController {
   })
   @ApiProduces('application/x-ndjson', 'text/csv')
   @ApiOkResponse({ description: 'One line (or CSV row) per item' })
-  @ApiProblems(400, 404, 422)
+  @ApiProblems(400, 404, 422, 429, 503)
   async results(
     @CurrentUser() me: Principal,
     @Param('id', UuidParam) id: string,
     @Query() query: BatchResultsQueryDto,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const stream = await this.batches.results(me.userId, id, query);
+    const download = await this.batches.openResults(me.userId, id, query);
     const csv = query.format === 'csv';
-    await reply
+    reply
       .header('content-type', csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
-      .header('content-disposition', `attachment; filename="batch-${id}.${csv ? 'csv' : 'jsonl'}"`)
-      .send(stream);
+      .header('content-disposition', `attachment; filename="batch-${id}.${csv ? 'csv' : 'jsonl'}"`);
+    await sendStream(reply, download.stream, download.stallTimeoutMs, download.done);
   }
 }

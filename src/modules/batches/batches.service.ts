@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { pipeline, Readable, Transform } from 'node:stream';
 import type { Principal } from '../../common/auth/principal.js';
 import { DomainError, NotFoundError, ValidationFailedError } from '../../common/errors/domain-error.js';
@@ -7,7 +7,9 @@ import { AppConfig } from '../../config/config.js';
 import { JobTypeRegistry } from '../job-types/job-type.registry.js';
 import { BatchItemsValidator, readNdjson } from './batch-items.js';
 import { formatResults } from './batch-results.js';
+import { StreamUnavailableError } from '../../database/db.js';
 import { JobLifecycle } from '../queue/job-lifecycle.service.js';
+import { DownloadSlots } from './download-slots.js';
 import { BatchesRepository, type BatchRow } from './batches.repository.js';
 import type { BatchResponseDto, BatchResultsQueryDto, ListBatchesQueryDto } from './dto/batch.dto.js';
 
@@ -36,18 +38,29 @@ function byteLimit(limit: number): Transform {
   });
 }
 
+export interface ResultsDownload {
+  stream: Readable;
+  stallTimeoutMs: number;
+  done: (outcome: 'finished' | 'stalled' | 'aborted') => void;
+}
+
 @Injectable()
 export class BatchesService {
+  private readonly logger = new Logger('Batches');
+  private readonly downloads: DownloadSlots;
+
   constructor(
     private readonly repo: BatchesRepository,
     private readonly lifecycle: JobLifecycle,
     private readonly types: JobTypeRegistry,
     private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.downloads = new DownloadSlots(config.downloads.maxPerUser);
+  }
 
   /** A JSON body `{items, metadata?}` or an NDJSON stream; every item is checked before anything is written. */
   async create(me: Principal, body: unknown): Promise<BatchResponseDto> {
-    const validator = new BatchItemsValidator(this.types, this.config.batches.maxItems[me.tier], me.tier);
+    const validator = new BatchItemsValidator(this.types, this.config.batches.maxItems[me.tier], me.tier, this.config);
     let metadata: Record<string, unknown> = {};
     if (body instanceof Readable) {
       // pipeline, not pipe: a client that aborts mid-upload must end the read (pipe would leave the
@@ -66,6 +79,7 @@ export class BatchesService {
       }
       if (problems.length) throw new ValidationFailedError(problems);
       metadata = (body.metadata as Record<string, unknown> | undefined) ?? {};
+      validator.checkBatchMetadata(metadata);
       for (const [i, item] of (body.items as unknown[]).entries()) {
         validator.add(item, `items[${i}]`);
         if (validator.overLimit) break;
@@ -94,11 +108,36 @@ export class BatchesService {
     return toBatchResponse(batch);
   }
 
-  /** Checks ownership first (404), then streams the items in upload order. */
-  async results(userId: string, id: string, query: BatchResultsQueryDto): Promise<Readable> {
+  /**
+   * Opens a results download: checks ownership (404), takes one of the user's download slots on
+   * this instance (429 beyond DOWNLOADS_MAX_PER_USER) and a connection of the stream pool (503
+   * when none comes free), then streams the items in upload order. The caller sends the stream,
+   * cutting off a client that stops reading for `stallTimeoutMs`, and calls `done` once the
+   * response is over.
+   */
+  async openResults(userId: string, id: string, query: BatchResultsQueryDto): Promise<ResultsDownload> {
     await this.find(userId, id);
-    const rows = await this.repo.streamResults(id, query.status);
-    return formatResults(rows, query.format);
+    const release = this.downloads.acquire(userId);
+    try {
+      const rows = await this.repo.streamResults(id, query.status);
+      return {
+        stream: formatResults(rows, query.format),
+        stallTimeoutMs: this.config.downloads.stallTimeoutMs,
+        done: (outcome) => {
+          release();
+          if (outcome === 'stalled')
+            this.logger.log({ batchId: id, userId }, 'download cut off: the client stopped reading');
+        },
+      };
+    } catch (error) {
+      release();
+      if (error instanceof StreamUnavailableError) {
+        throw new DomainError('SERVICE_UNAVAILABLE', 'Every download connection is busy; try again shortly', {
+          headers: { 'Retry-After': '5' },
+        });
+      }
+      throw error;
+    }
   }
 
   private async find(userId: string, id: string): Promise<BatchRow> {

@@ -55,7 +55,7 @@ export class JobsController {
         errors: [{ field: 'Idempotency-Key', message: 'must be 1–255 printable ASCII characters' }],
       });
     }
-    const { job, replayed } = await this.jobs.create(me.userId, dto, idempotencyKey);
+    const { job, replayed } = await this.jobs.create(me, dto, idempotencyKey);
     if (replayed) void reply.header('idempotent-replayed', 'true');
     return job;
   }
@@ -63,7 +63,7 @@ export class JobsController {
   @Get('jobs')
   @ApiOperation({ operationId: 'listJobs', summary: 'List your jobs, newest first, with filters' })
   @ApiOkResponse({ schema: pageSchema(getSchemaPath(JobResponseDto)) })
-  @ApiProblems(422)
+  @ApiProblems('INVALID_CURSOR', 422)
   listJobs(@CurrentUser() me: Principal, @Query() query: ListJobsQueryDto): Promise<Page<JobResponseDto>> {
     return this.jobs.list(me.userId, query);
   }

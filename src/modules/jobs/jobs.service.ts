@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
+import type { Principal } from '../../common/auth/principal.js';
+import { AppConfig } from '../../config/config.js';
 import { DomainError, NotFoundError, ValidationFailedError } from '../../common/errors/domain-error.js';
+import { metadataTooLarge } from '../../common/http/json-scan.js';
 import { decodeCursor, toPage, type Page } from '../../common/pagination/pagination.js';
 import type { CreateJobDto, JobResponseDto, JobResultDto, JobTypeDto, ListJobsQueryDto } from './dto/job.dto.js';
 import { toJobResponse } from './dto/job.dto.js';
@@ -33,6 +36,7 @@ export class JobsService {
     private readonly jobs: JobsRepository,
     private readonly lifecycle: JobLifecycle,
     private readonly types: JobTypeRegistry,
+    private readonly config: AppConfig,
   ) {}
 
   listTypes(): JobTypeDto[] {
@@ -47,9 +51,17 @@ export class JobsService {
     }));
   }
 
-  async create(userId: string, dto: CreateJobDto, idempotencyKey?: string): Promise<CreatedJob> {
+  async create(me: Principal, dto: CreateJobDto, idempotencyKey?: string): Promise<CreatedJob> {
+    const userId = me.userId;
     const type = this.types.get(dto.type);
     const errors = this.types.validateInput(dto.type, dto.input);
+    // Fair use: a high priority jumps everyone's queue, so how high is the tier's to give.
+    const maxPriority = this.config.fairness.maxPriority[me.tier];
+    if (dto.priority !== undefined && dto.priority > maxPriority) {
+      errors.push({ field: 'priority', message: `must not be greater than ${maxPriority} for tier ${me.tier}` });
+    }
+    const metadataError = metadataTooLarge(dto.metadata, this.config.limits.metadataBytes);
+    if (metadataError) errors.push(metadataError);
     if (!type || errors.length) throw new ValidationFailedError(errors, 'The job is invalid');
 
     const requestHash = idempotencyKey ? createHash('sha256').update(canonical(dto)).digest('hex') : null;

@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { AppConfig } from '../../config/config.js';
 import { Db } from '../../database/db.js';
 import { retryOnConflict } from '../../database/retry.js';
 import { JobChanges } from './job-changes.js';
@@ -70,6 +71,7 @@ export class JobLifecycle {
   constructor(
     private readonly db: Db,
     private readonly changes: JobChanges,
+    private readonly config: AppConfig,
   ) {}
 
   /** Inserts a job; with an idempotency key this user already used, inserts nothing and returns undefined. */
@@ -158,9 +160,10 @@ export class JobLifecycle {
     return row.run_id;
   }
 
-  /** Claims up to `limit` due jobs for `workerId`, leased for `leaseMs`. */
+  /** Claims up to `limit` due jobs for `workerId`, leased for `leaseMs`, within each user's running cap. */
   async claim(workerId: string, limit: number, leaseMs: number): Promise<ClaimedJob[]> {
-    const rows = await this.db.query(Q.CLAIM, [workerId, limit, leaseMs]);
+    const { free, pro, enterprise } = this.config.fairness.maxRunning;
+    const rows = await this.db.query(Q.CLAIM, [workerId, limit, leaseMs, free, pro, enterprise]);
     this.publish(rows);
     return rows;
   }

@@ -7,6 +7,8 @@ import { AppConfig } from '../../../config/config.js';
 import { PgListener } from '../../../database/pg-listener.js';
 import { JobError, type JobType } from '../../job-types/job-type.js';
 import { JobTypeRegistry } from '../../job-types/job-type.registry.js';
+import { isDataError } from '../../../database/errors.js';
+import { serializeOutput } from './storable-output.js';
 import { JobLifecycle } from '../job-lifecycle.service.js';
 import { JOB_CANCEL_CHANNEL, JOBS_CHANNEL, type ClaimedJob, type JobFailure } from '../queue.types.js';
 
@@ -15,9 +17,6 @@ interface InFlight {
   controller: AbortController;
   done: Promise<void>;
 }
-
-/** A NUL character as JSON writes it (`\u0000` after an even run of backslashes): jsonb refuses it. */
-const HAS_NUL = /(?<!\\)(?:\\\\)*\\u0000/;
 
 /** Thrown into a handler's signal: why the attempt was aborted decides what happens to the job. */
 class AbortReason extends Error {
@@ -122,9 +121,10 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
         }
         for (const job of claimed) this.start(job);
       }
-      // A full batch means more may be waiting: claim again at once. Otherwise sleep until
-      // a NOTIFY, a finished job frees a slot, or the poll interval passes.
-      if (claimed.length === free && free > 0) continue;
+      // Jobs claimed and slots left: more may be waiting (a full batch; or users this claim filled
+      // up to their running cap, whom the next claim passes over). Claim again at once. Otherwise
+      // sleep until a NOTIFY, a finished job frees a slot, or the poll interval passes.
+      if (claimed.length > 0 && free > 0) continue;
       await this.waker.sleep(pollIntervalMs);
     }
   }
@@ -182,25 +182,31 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
         }),
         aborted,
       ]);
-      // Serialized once: checked for NUL here, stored as is.
-      const json = JSON.stringify(output ?? null);
+      // Serialized once: checked here for what PostgreSQL would refuse, stored as is.
+      const serialized = serializeOutput(output, this.config.limits.jsonMaxDepth);
       const invalid =
-        this.types.validateOutput(type.name, output) ??
-        (HAS_NUL.test(json)
-          ? 'The output contains the NUL character (\\u0000), which PostgreSQL cannot store'
-          : undefined);
-      if (invalid) {
-        await this.failAttempt(job, { code: 'INVALID_OUTPUT', message: invalid }, false, type);
+        this.types.validateOutput(type.name, output) ?? ('invalid' in serialized ? serialized.invalid : undefined);
+      if (invalid || !('json' in serialized)) {
+        await this.failAttempt(job, { code: 'INVALID_OUTPUT', message: invalid! }, false, type);
         return;
       }
+      const { json } = serialized;
       let completed: boolean;
       try {
         completed = job.pipeline_run_id
           ? await this.lifecycle.completeStep(this.workerId, job.id, json)
           : await this.completions.add({ id: job.id, json });
       } catch (error) {
-        // The handler succeeded; storing it did not. Not the job's fault, so no failed attempt:
-        // its lease lapses and the sweeper gives it to a worker again (at-least-once).
+        if (isDataError(error)) {
+          // PostgreSQL refused the output itself: storing it again cannot succeed, and running the
+          // job again would repeat its side effects for nothing.
+          const message = `PostgreSQL could not store the output: ${(error as Error).message}`;
+          await this.failAttempt(job, { code: 'INVALID_OUTPUT', message: message.slice(0, 1000) }, false, type);
+          return;
+        }
+        // The handler succeeded; storing it did not (connection lost, database restarting). Not the
+        // job's fault, so no failed attempt: its lease lapses and the sweeper gives it to a worker
+        // again (at-least-once).
         this.logger.error({ err: error, jobId: job.id }, 'could not store a completed job; it will run again');
         return;
       }
