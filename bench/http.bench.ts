@@ -11,6 +11,7 @@ import { generateApiKey } from '../src/modules/auth/api-key.util.js';
 import { benchDatabase } from './lib/database.js';
 import { loadDurations, measure, type LoadFigures } from './lib/load.js';
 import { emitResult, runBench } from './lib/protocol.js';
+import { BENCH_RATE_LIMITS } from './lib/service.js';
 
 /**
  * Throughput and latency of an authenticated `GET /api/v1/me` on the real application, against a
@@ -50,7 +51,13 @@ function urlOf(address: string | AddressInfo | null): string {
 }
 
 async function measureConveyor(databaseUrl: string, key: string): Promise<{ figures: LoadFigures; body: string }> {
-  const config = loadConfig({ ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', PORT: '0' });
+  const config = loadConfig({
+    ...process.env,
+    ...BENCH_RATE_LIMITS,
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: 'warn',
+    PORT: '0',
+  });
   const app = await createApp(config, createLogger('warn'));
   try {
     await app.listen({ port: 0, host: '127.0.0.1' });

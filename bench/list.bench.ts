@@ -10,6 +10,7 @@ import { jobColumns } from '../src/modules/queue/queue.fragments.js';
 import { benchDatabase } from './lib/database.js';
 import { emitResult, isSmoke, runBench } from './lib/protocol.js';
 import { seedUsers, type SeededUser } from './lib/seed.js';
+import { BENCH_RATE_LIMITS } from './lib/service.js';
 import { percentile, round } from './lib/stats.js';
 
 /**
@@ -163,7 +164,14 @@ async function main(): Promise<void> {
     await seedJobs(client, users);
 
     // ROLE=api: no worker, so the queued rows stay queued and nothing else runs during the measurement.
-    const config = loadConfig({ ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'warn', PORT: '0', ROLE: 'api' });
+    const config = loadConfig({
+      ...process.env,
+      ...BENCH_RATE_LIMITS,
+      DATABASE_URL: db.url,
+      LOG_LEVEL: 'warn',
+      PORT: '0',
+      ROLE: 'api',
+    });
     const app = await createApp(config, createLogger('warn'));
     let withIndexes: Figures[];
     let withoutIndexes: Figures[];

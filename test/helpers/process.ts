@@ -29,7 +29,15 @@ export async function killLeftoverServices(): Promise<void> {
 /** Runs the built service as a child process with only `env` (plus PATH) set. */
 export function startService(env: Record<string, string>): ServiceProcess {
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', SECRETS_ENCRYPTION_KEY: TEST_SECRETS_KEY, ...env },
+    // Limits no test reaches by accident, as in startTestApp; `env` may set others.
+    env: {
+      PATH: process.env.PATH ?? '',
+      SECRETS_ENCRYPTION_KEY: TEST_SECRETS_KEY,
+      RATE_LIMIT_PER_MINUTE_FREE: '100000000',
+      RATE_LIMIT_PER_MINUTE_PRO: '100000000',
+      RATE_LIMIT_PER_MINUTE_ENTERPRISE: '100000000',
+      ...env,
+    },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let output = '';

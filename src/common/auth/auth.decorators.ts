@@ -14,13 +14,13 @@ export const REQUIRED_ROLE = 'conveyor:role';
  */
 export const Public = (): MethodDecorator => SetMetadata(IS_PUBLIC, true);
 
-/** Needs a valid key; documents the bearer scheme and the 401. */
+/** Needs a valid key; documents the bearer scheme, the 401 and the rate limit's 429 (every authenticated route is limited). */
 export const Authenticated = (): MethodDecorator & ClassDecorator =>
-  applyDecorators(ApiBearerAuth('bearer'), ApiProblems(401));
+  applyDecorators(ApiBearerAuth('bearer'), ApiProblems(401, 'RATE_LIMITED'));
 
-/** Needs a valid key of a user with `role`; documents 401 and 403. */
+/** Needs a valid key of a user with `role`; documents 401, 403 and the rate limit's 429. */
 export const RequireRole = (role: Role): MethodDecorator & ClassDecorator =>
-  applyDecorators(SetMetadata(REQUIRED_ROLE, role), ApiBearerAuth('bearer'), ApiProblems(401, 403));
+  applyDecorators(SetMetadata(REQUIRED_ROLE, role), ApiBearerAuth('bearer'), ApiProblems(401, 403, 'RATE_LIMITED'));
 
 export const AdminOnly = (): MethodDecorator & ClassDecorator => RequireRole('admin');
 

@@ -28,6 +28,7 @@ import {
   WebhookResponseDto,
   WebhookWithSecretDto,
 } from './dto/webhook.dto.js';
+import { RATE_COSTS, RateCost } from '../rate-limit/rate-cost.decorator.js';
 import { WebhooksService } from './webhooks.service.js';
 
 @ApiTags('Webhooks')
@@ -116,6 +117,7 @@ export class WebhooksController {
 
   @Post(':id/test')
   @HttpCode(202)
+  @RateCost(RATE_COSTS.webhookTest)
   @ApiOperation({ operationId: 'testWebhook', summary: 'Send a webhook.test event to this endpoint' })
   @ApiAcceptedResponse({ type: TestEventResponseDto })
   @ApiProblems(400, 404, 409)

@@ -1,0 +1,57 @@
+import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DomainError } from '../../common/errors/domain-error.js';
+import { RATE_COST } from './rate-cost.decorator.js';
+import { RATE_PERIOD_MS, RateLimiter, type RateCheck } from './rate-limiter.service.js';
+
+const WINDOW_SECONDS = RATE_PERIOD_MS / 1000;
+
+/**
+ * The IETF draft's fields (draft-ietf-httpapi-ratelimit-headers: the policy named after the tier,
+ * `q` requests per `w` seconds; `r` left, `t` seconds until the allowance is full again) and the
+ * widespread `X-RateLimit-*` trio with the same numbers.
+ */
+export function rateLimitHeaders(check: RateCheck): Record<string, string> {
+  const reset = String(Math.ceil(check.resetMs / 1000));
+  return {
+    'ratelimit-policy': `"${check.tier}";q=${check.limit};w=${WINDOW_SECONDS}`,
+    ratelimit: `"${check.tier}";r=${check.remaining};t=${reset}`,
+    'x-ratelimit-limit': String(check.limit),
+    'x-ratelimit-remaining': String(check.remaining),
+    'x-ratelimit-reset': reset,
+  };
+}
+
+/**
+ * Global guard, after `AuthGuard` (RateLimitModule is imported after AuthModule, and Nest runs
+ * global guards in that order): it limits the principal the auth guard found. Routes without a
+ * principal — the `@Public()` health probes — are never limited, and the Swagger UI and JSON are
+ * served by Fastify outside Nest's guards. Over the limit: 429 RATE_LIMITED with `Retry-After`.
+ */
+@Injectable()
+export class RateLimitGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly limiter: RateLimiter,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const http = context.switchToHttp();
+    const principal = http.getRequest<FastifyRequest>().principal;
+    if (!principal) return true;
+    const cost = this.reflector.get<number | undefined>(RATE_COST, context.getHandler()) ?? 1;
+    const check = await this.limiter.check(principal, cost);
+    const headers = rateLimitHeaders(check);
+    if (!check.allowed) {
+      const retryAfter = Math.max(1, Math.ceil(check.retryAfterMs / 1000));
+      throw new DomainError(
+        'RATE_LIMITED',
+        `Rate limit of ${check.limit} requests per minute (tier ${check.tier}) reached; retry in ${retryAfter} s`,
+        { headers: { ...headers, 'retry-after': String(retryAfter) } },
+      );
+    }
+    http.getResponse<FastifyReply>().headers(headers);
+    return true;
+  }
+}

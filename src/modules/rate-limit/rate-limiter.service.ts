@@ -1,0 +1,86 @@
+import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { Principal, Tier } from '../../common/auth/principal.js';
+import { AppConfig } from '../../config/config.js';
+import { RedisService, type RedisClient } from '../../redis/redis.service.js';
+import { MemoryGcra, type RateDecision } from './gcra.js';
+import { GCRA_LUA } from './gcra.lua.js';
+
+export const RATE_PERIOD_MS = 60_000;
+const KEY_PREFIX = 'conveyor:ratelimit:';
+
+/** A decision and the policy it was made under, for the response headers. */
+export interface RateCheck extends RateDecision {
+  tier: Tier;
+  limit: number;
+}
+
+/**
+ * Requests per minute per user, by tier, with GCRA. With Redis the state is shared by every
+ * instance (one EVALSHA per request); without it — `REDIS_URL` unset, Redis down, or slower than
+ * the Redis command timeout — each instance keeps its own, so the limits then count per instance.
+ *
+ * The key includes the tier: after a tier change the new allowance applies from the next request,
+ * rather than the new rate having to pay off what the old one used.
+ */
+@Injectable()
+export class RateLimiter implements OnModuleInit, OnApplicationShutdown {
+  private readonly memory = new MemoryGcra();
+  private sweeper: NodeJS.Timeout | undefined;
+  private sha: string | undefined;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly redis: RedisService,
+  ) {}
+
+  onModuleInit(): void {
+    this.sweeper = setInterval(() => this.memory.sweep(), RATE_PERIOD_MS);
+    this.sweeper.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.sweeper);
+  }
+
+  /**
+   * Spends `cost` of the caller's allowance, or refuses. A cost above the tier's limit is taken as
+   * the whole limit, so an expensive operation stays possible on a small limit.
+   * Synchronous (a Map lookup) when Redis is not in use.
+   */
+  check(principal: Principal, cost: number): RateCheck | Promise<RateCheck> {
+    const tier = principal.tier;
+    const limit = this.config.rateLimit.perMinute[tier];
+    const units = Math.min(cost, limit);
+    const key = `${KEY_PREFIX}${tier}:${principal.userId}`;
+    if (!this.redis.ready) return withPolicy(this.memory.check(key, limit, RATE_PERIOD_MS, units), tier, limit);
+    return this.checkShared(key, limit, units).then((shared) =>
+      withPolicy(shared ?? this.memory.check(key, limit, RATE_PERIOD_MS, units), tier, limit),
+    );
+  }
+
+  private async checkShared(key: string, limit: number, cost: number): Promise<RateDecision | undefined> {
+    const reply = await this.redis.run((client) => this.evalGcra(client, key, [limit, RATE_PERIOD_MS, cost]));
+    if (!reply) return undefined;
+    const [allowed, remaining, retryAfterMs, resetMs] = reply.map(Number);
+    return { allowed: allowed === 1, remaining, retryAfterMs, resetMs };
+  }
+
+  /** EVALSHA, loading the script on first use and again when Redis has lost it (restart, SCRIPT FLUSH). */
+  private async evalGcra(client: RedisClient, key: string, args: number[]): Promise<unknown[]> {
+    const options = { keys: [key], arguments: args.map(String) };
+    this.sha ??= await client.scriptLoad(GCRA_LUA);
+    try {
+      return (await client.evalSha(this.sha, options)) as unknown[];
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      this.sha = await client.scriptLoad(GCRA_LUA);
+      return (await client.evalSha(this.sha, options)) as unknown[];
+    }
+  }
+}
+
+/** A literal rather than an object spread: on the hot path, the spread measured many times slower. */
+function withPolicy(decision: RateDecision, tier: Tier, limit: number): RateCheck {
+  const { allowed, remaining, retryAfterMs, resetMs } = decision;
+  return { allowed, remaining, retryAfterMs, resetMs, tier, limit };
+}
