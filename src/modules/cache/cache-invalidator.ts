@@ -1,0 +1,41 @@
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { PgListener } from '../../database/pg-listener.js';
+import { JobChanges } from '../queue/job-changes.js';
+import type { QueueChange } from '../queue/queue.types.js';
+import { cacheKeys } from './cache-keys.js';
+import { CacheService } from './cache.service.js';
+
+/** The cached views a change makes stale: a job's transition touches the job, its result, its batch and its run. */
+export function keysOf(change: QueueChange): string[] {
+  if (change.kind === 'batch') return [cacheKeys.batch(change.userId, change.batchId)];
+  if (change.kind === 'run') return [cacheKeys.run(change.userId, change.runId)];
+  // A job just created has no cached copy yet (its 404 was not cached); its batch or run may.
+  const keys =
+    change.from === null
+      ? []
+      : [cacheKeys.job(change.userId, change.jobId), cacheKeys.jobResult(change.userId, change.jobId)];
+  if (change.batchId) keys.push(cacheKeys.batch(change.userId, change.batchId));
+  if (change.runId) keys.push(cacheKeys.run(change.userId, change.runId));
+  return keys;
+}
+
+/**
+ * Invalidation from the change feed: this instance's changes synchronously right after their
+ * commit (so before the client hears of them), every instance's by NOTIFY (asynchronously: until
+ * it arrives, another instance may serve its copy, at most for the entry's TTL).
+ */
+@Injectable()
+export class CacheInvalidator implements OnModuleInit {
+  constructor(
+    private readonly changes: JobChanges,
+    private readonly listener: PgListener,
+    private readonly cache: CacheService,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    this.changes.subscribe((change) => this.cache.invalidate(keysOf(change)));
+    this.cache.setSuspended(!this.listener.connected);
+    this.listener.onConnectionChange((connected) => this.cache.setSuspended(!connected));
+    await this.changes.subscribeRemote((change) => this.cache.invalidate(keysOf(change)));
+  }
+}

@@ -1,0 +1,42 @@
+import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { of, tap, type Observable } from 'rxjs';
+import { CACHED_ENDPOINT } from './cache-keys.js';
+import { CacheService } from './cache.service.js';
+import type { CachedEndpointOptions } from './cached-endpoint.decorator.js';
+
+/** Serves `@CachedEndpoint` handlers from the cache, and stores what they return. */
+@Injectable()
+export class CacheInterceptor implements NestInterceptor {
+  constructor(
+    private readonly cache: CacheService,
+    private readonly reflector: Reflector,
+  ) {}
+
+  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
+    const options = this.reflector.get<CachedEndpointOptions | undefined>(CACHED_ENDPOINT, context.getHandler());
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
+    const userId = request.principal?.userId;
+    if (!options || !userId || request.url.includes('?')) return next.handle();
+    const reply = context.switchToHttp().getResponse<FastifyReply>();
+    const params = (request.params ?? {}) as Record<string, string>;
+    const key = [
+      options.keyPrefix,
+      userId,
+      ...Object.keys(params)
+        .sort()
+        .map((name) => params[name]),
+    ].join(':');
+    // Taken before the handler reads: an invalidation from now on keeps this response out of the cache.
+    const token = this.cache.begin();
+    const found = await this.cache.lookup(key);
+    if (found.hit) {
+      void reply.header('x-cache', 'HIT');
+      return of(found.value);
+    }
+    void reply.header('x-cache', 'MISS');
+    // Not awaited: the response does not wait for the store (`put` is bounded and never rejects).
+    return next.handle().pipe(tap((value) => void this.cache.put(key, value, options.ttl * 1000, token)));
+  }
+}
