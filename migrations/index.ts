@@ -3,6 +3,7 @@ import { PerformanceIndexes1764300000001 } from './1764300000001-PerformanceInde
 import { RetentionOnlyCreatedAtIndex1764300000002 } from './1764300000002-RetentionOnlyCreatedAtIndex.js';
 import { WebhookOutbox1764300000003 } from './1764300000003-WebhookOutbox.js';
 import { BatchAndPipelineSupport1764300000004 } from './1764300000004-BatchAndPipelineSupport.js';
+import { UsageMonthly1764300000005 } from './1764300000005-UsageMonthly.js';
 
 /** Every migration, in order. Listed explicitly so the same list works from `src` (tests) and `dist`. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   RetentionOnlyCreatedAtIndex1764300000002,
   WebhookOutbox1764300000003,
   BatchAndPipelineSupport1764300000004,
+  UsageMonthly1764300000005,
 ];

@@ -40,7 +40,8 @@ export async function createApp(
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     genReqId: requestId,
     bodyLimit: config.http.bodyLimitBytes,
-    return503OnClosing: true,
+    // Not Fastify's or Nest's own 503 while closing (plain JSON, no request id): ours, below.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true },
     // Errors raised before Nest sees the request are problem+json with a request id too: the
@@ -69,6 +70,12 @@ export async function createApp(
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    if (lifecycle.closing) {
+      reply.header('connection', 'close');
+      throw new DomainError('SERVICE_UNAVAILABLE', 'This instance is shutting down; send the request again', {
+        headers: { 'Retry-After': '1' },
+      });
+    }
     // ROLE=worker listens only for its probes; the API belongs to api/all pods.
     if (!config.runsApi && !WORKER_ROUTES.test(request.url)) {
       throw new DomainError('NOT_FOUND', `ROLE=${config.role} serves only /${API_PREFIX}/health`);

@@ -46,6 +46,7 @@ async function bootstrap(): Promise<void> {
     try {
       // Give load balancers time to see the 503 before connections start being refused.
       if (config.shutdown.drainMs > 0) await new Promise((r) => setTimeout(r, config.shutdown.drainMs));
+      lifecycle.closing = true;
       await app?.close();
       await embedded?.stop();
       logger.info('stopped');

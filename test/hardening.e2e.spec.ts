@@ -189,6 +189,23 @@ describe('hardening', () => {
       );
       expect(ok.text).toContain('200 OK');
     });
+
+    it('a request reaching an instance that is closing is 503 problem+json, not the framework’s plain JSON', async () => {
+      // What main.ts sets before app.close(); Fastify's and Nest's own 503s (return503OnClosing)
+      // answered plain JSON without a request id.
+      t.lifecycle.closing = true;
+      try {
+        const res = await rawRequest(
+          port,
+          'GET /api/v1/health/live HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: closing-1\r\n\r\n',
+        );
+        expectRawProblem(res, 503, 'SERVICE_UNAVAILABLE');
+        expect(res.headers['x-request-id']).toBe('closing-1');
+        expect(res.headers['retry-after']).toBe('1');
+      } finally {
+        t.lifecycle.closing = false;
+      }
+    });
   });
 
   describe('client aborts (#11)', () => {

@@ -16,7 +16,10 @@ const TABLES = [
   'webhook_deliveries',
   'webhook_delivery_attempts',
   'usage_records',
+  'usage_monthly',
 ];
+/** The tables of the initial schema: all but those later migrations add. */
+const INITIAL_TABLES = TABLES.filter((t) => t !== 'usage_monthly');
 
 const INDEX_NAMES = [
   'idx_jobs_status',
@@ -35,6 +38,7 @@ const ALL_MIGRATIONS = [
   'RetentionOnlyCreatedAtIndex1764300000002',
   'WebhookOutbox1764300000003',
   'BatchAndPipelineSupport1764300000004',
+  'UsageMonthly1764300000005',
 ];
 
 function createdAtIndex(found: Array<{ name: string; definition: string }>): string | undefined {
@@ -80,6 +84,27 @@ describe('migrations', () => {
     expect(await runMigrations(db.url)).toEqual([]);
   });
 
+  it('down of the monthly usage migration drops its table; up fills it from the usage records', async () => {
+    expect(await revertLastMigration(db.url)).toBe('UsageMonthly1764300000005');
+    expect(await tables()).not.toContain('usage_monthly');
+    const { rows } = await db.pool.query<{ id: string }>(
+      `INSERT INTO users (name, email) VALUES ('m', 'm@test.local') RETURNING id`,
+    );
+    await db.pool.query(
+      `INSERT INTO usage_records (user_id, job_type, credits, created_at)
+       VALUES ($1, 'echo', 2, '2026-10-31T23:59:59Z'), ($1, 'echo', 3, '2026-11-01T00:00:00Z'), ($1, 'hash', 4, '2026-11-30T12:00:00Z')`,
+      [rows[0].id],
+    );
+    expect(await runMigrations(db.url)).toEqual(['UsageMonthly1764300000005']);
+    const monthly = await db.pool.query(`SELECT month::text, credits::int FROM usage_monthly ORDER BY month`);
+    expect(monthly.rows).toEqual([
+      { month: '2026-10-01', credits: 2 },
+      { month: '2026-11-01', credits: 7 },
+    ]);
+    await db.pool.query(`DELETE FROM users`);
+    expect(await revertLastMigration(db.url)).toBe('UsageMonthly1764300000005');
+  });
+
   it('down of the batch and pipeline support migration drops its column and indexes', async () => {
     expect(await revertLastMigration(db.url)).toBe('BatchAndPipelineSupport1764300000004');
     const column = await db.pool.query(
@@ -109,7 +134,7 @@ describe('migrations', () => {
   it('down of the index migration drops exactly the eight indexes, CONCURRENTLY outside a transaction', async () => {
     expect(await revertLastMigration(db.url)).toBe('PerformanceIndexes1764300000001');
     expect(await indexes()).toEqual([]);
-    expect(await tables()).toEqual([...TABLES].sort());
+    expect(await tables()).toEqual([...INITIAL_TABLES].sort());
   });
 
   it('down of the initial schema drops every table', async () => {

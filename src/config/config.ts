@@ -60,6 +60,8 @@ export class AppConfig {
     embedded: { dataDir: string; port: number };
   };
   readonly redisUrl: string | undefined;
+  /** The response cache: the largest value it stores (JSON bytes), and the entries of the in-memory store (no REDIS_URL). */
+  readonly cache: { maxValueBytes: number; memoryMaxEntries: number };
   readonly adminApiKey: string | undefined;
   readonly logLevel: EnvSchema['LOG_LEVEL'];
   readonly shutdown: { drainMs: number; timeoutMs: number };
@@ -78,6 +80,8 @@ export class AppConfig {
     maxRunning: Record<'free' | 'pro' | 'enterprise', number>;
     maxPriority: Record<'free' | 'pro' | 'enterprise', number>;
   };
+  /** Credits a user may spend per calendar month (UTC), by tier. */
+  readonly credits: Record<'free' | 'pro' | 'enterprise', number>;
   /** Days to keep finished standalone jobs and results; 0 keeps them forever. Purged by the worker's sweeper. */
   readonly retention: { jobDays: number; resultDays: number };
   readonly jobTypes: { file: string | undefined; httpAllowedCidrs: string[]; httpAllowHttp: boolean };
@@ -87,6 +91,8 @@ export class AppConfig {
   readonly downloads: { maxPerUser: number; stallTimeoutMs: number };
   /** Items one batch may hold, by the user's tier; the body limit of POST /batches (JSON or NDJSON). */
   readonly batches: { maxItems: Record<'free' | 'pro' | 'enterprise', number>; bodyLimitBytes: number };
+  /** Requests per minute per user, by tier; shared by every instance through Redis, else per instance. */
+  readonly rateLimit: { perMinute: Record<'free' | 'pro' | 'enterprise', number> };
   readonly webhooks: {
     allowedCidrs: string[];
     allowHttp: boolean;
@@ -120,6 +126,7 @@ export class AppConfig {
       embedded: { dataDir: env.EMBEDDED_PG_DATA_DIR, port: env.EMBEDDED_PG_PORT },
     };
     this.redisUrl = env.REDIS_URL;
+    this.cache = { maxValueBytes: env.CACHE_MAX_VALUE_BYTES, memoryMaxEntries: env.CACHE_MEMORY_MAX_ENTRIES };
     this.adminApiKey = env.ADMIN_API_KEY;
     this.logLevel = env.LOG_LEVEL;
     this.shutdown = { drainMs: env.SHUTDOWN_DRAIN_MS, timeoutMs: env.SHUTDOWN_TIMEOUT_MS };
@@ -138,6 +145,11 @@ export class AppConfig {
       },
       maxPriority: { free: env.MAX_PRIORITY_FREE, pro: env.MAX_PRIORITY_PRO, enterprise: env.MAX_PRIORITY_ENTERPRISE },
     };
+    this.credits = {
+      free: env.CREDITS_MONTHLY_FREE,
+      pro: env.CREDITS_MONTHLY_PRO,
+      enterprise: env.CREDITS_MONTHLY_ENTERPRISE,
+    };
     this.retention = { jobDays: env.JOB_RETENTION_DAYS, resultDays: env.RESULT_RETENTION_DAYS };
     this.jobTypes = {
       file: env.JOB_TYPES_FILE,
@@ -151,6 +163,13 @@ export class AppConfig {
         enterprise: env.BATCH_MAX_ITEMS_ENTERPRISE,
       },
       bodyLimitBytes: env.BATCH_BODY_LIMIT_BYTES,
+    };
+    this.rateLimit = {
+      perMinute: {
+        free: env.RATE_LIMIT_PER_MINUTE_FREE,
+        pro: env.RATE_LIMIT_PER_MINUTE_PRO,
+        enterprise: env.RATE_LIMIT_PER_MINUTE_ENTERPRISE,
+      },
     };
     this.downloads = { maxPerUser: env.DOWNLOADS_MAX_PER_USER, stallTimeoutMs: env.DOWNLOAD_STALL_TIMEOUT_MS };
     this.secrets = { key: env.SECRETS_ENCRYPTION_KEY, keyFile: env.SECRETS_KEY_FILE };

@@ -83,6 +83,18 @@ export class EnvSchema {
   @IsUrl(REDIS_URL, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
   REDIS_URL?: string = undefined;
 
+  /** The largest response or admin value the cache stores, as JSON bytes; larger responses are served uncached. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1024)
+  CACHE_MAX_VALUE_BYTES = 262_144;
+
+  /** Entries of the in-memory cache (used when REDIS_URL is unset); the oldest goes first. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  CACHE_MEMORY_MAX_ENTRIES = 10_000;
+
   @IsOptional()
   @IsString()
   @MinLength(32)
@@ -178,6 +190,22 @@ export class EnvSchema {
   @Min(0)
   @Max(1000)
   MAX_PRIORITY_ENTERPRISE = 1000;
+
+  /** Credits a user may spend per calendar month (UTC), by tier; a job, batch or run that would pass them is 429 QUOTA_EXCEEDED. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  CREDITS_MONTHLY_FREE = 1_000;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  CREDITS_MONTHLY_PRO = 100_000;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  CREDITS_MONTHLY_ENTERPRISE = 10_000_000;
 
   @Type(() => Number)
   @IsInt()
@@ -286,6 +314,22 @@ export class EnvSchema {
   @IsInt()
   @Min(1024)
   BATCH_BODY_LIMIT_BYTES = 104_857_600;
+
+  /** Requests per minute per user of each tier (GCRA: the whole minute's allowance may come at once). */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  RATE_LIMIT_PER_MINUTE_FREE = 60;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  RATE_LIMIT_PER_MINUTE_PRO = 600;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  RATE_LIMIT_PER_MINUTE_ENTERPRISE = 6000;
 }
 
 export type EnvKey = keyof EnvSchema;

@@ -105,17 +105,36 @@ WITH run AS (
         FROM (SELECT x.*, (row_number() OVER () - 1) / 25 AS chunk FROM run x) c
        GROUP BY c.chunk) n) AS notified FROM run;
 
+-- queue.chargeCredits
+INSERT INTO usage_monthly AS m (user_id, month, credits)
+     SELECT $1::uuid, date_trunc('month', now() AT TIME ZONE 'UTC')::date, $2::int WHERE $2::int <= $3::bigint
+     ON CONFLICT (user_id, month) DO UPDATE SET credits = m.credits + EXCLUDED.credits
+      WHERE m.credits + $2::int <= $3::bigint
+     RETURNING credits;
+
 -- queue.claim (prepared)
 WITH busy AS (
      SELECT r.user_id, r.running, (SELECT CASE u.tier WHEN 'enterprise' THEN $6::int WHEN 'pro' THEN $5::int
       ELSE $4::int END FROM users u WHERE u.id = r.user_id) AS cap
        FROM (SELECT user_id, count(*)::int AS running FROM jobs WHERE status = 'running' GROUP BY user_id) r),
-   candidates AS (
+   -- No user can reach their cap in this claim (it takes no more than the smallest cap, and
+   -- every user already running jobs has room for all of it): the plain claim, the queue's head.
+   fast AS (SELECT $2 <= least($4::int, $5::int, $6::int)
+                   AND NOT EXISTS (SELECT 1 FROM busy WHERE running + $2 > cap) AS ok),
+   head AS (
+     SELECT id FROM jobs
+      WHERE status = 'queued' AND run_at <= now() AND (SELECT ok FROM fast)
+      ORDER BY priority DESC, run_at
+      LIMIT $2
+      FOR UPDATE SKIP LOCKED),
+   -- Otherwise users at their cap are left out of the scan, and each user gets no more than
+   -- their cap has left (their rank in a window of twice the claim).
+   fair AS (
      SELECT c.id FROM (
        SELECT w.id, w.user_id, w.priority, w.run_at,
               row_number() OVER (PARTITION BY w.user_id ORDER BY w.priority DESC, w.run_at) AS nth
          FROM (SELECT id, user_id, priority, run_at FROM jobs
-                WHERE status = 'queued' AND run_at <= now()
+                WHERE status = 'queued' AND run_at <= now() AND NOT (SELECT ok FROM fast)
                   -- Not `<> ALL`: the planner estimates that from user_id's statistics and, with one
                   -- user in the queue, expects no row and sorts the whole queue instead of walking
                   -- idx_jobs_status; array_position gets a default estimate.
@@ -133,7 +152,7 @@ WITH busy AS (
         SET status = 'running', attempts = attempts + 1, locked_by = $1,
             lease_expires_at = now() + make_interval(secs => $3::double precision / 1000),
             started_at = now(), updated_at = now()
-      WHERE id = ANY(ARRAY(SELECT id FROM candidates))
+      WHERE id = ANY(ARRAY(SELECT id FROM head UNION ALL SELECT id FROM fair))
      RETURNING *),
    outbox_events AS (
       INSERT INTO webhook_events (user_id, type, data)
@@ -234,6 +253,10 @@ WITH done AS (
      RETURNING *),
    next_usage AS (
      INSERT INTO usage_records (user_id, job_id, job_type, credits) SELECT user_id, id, type, cost FROM next_job),
+   -- The run was admitted whole when it started (START_RUN): a later step is charged, never refused.
+   next_charge AS (
+     INSERT INTO usage_monthly AS m (user_id, month, credits) SELECT user_id, date_trunc('month', now() AT TIME ZONE 'UTC')::date, cost FROM next_job
+     ON CONFLICT (user_id, month) DO UPDATE SET credits = m.credits + EXCLUDED.credits),
    next_outbox_events AS (
       INSERT INTO webhook_events (user_id, type, data)
       SELECT e.user_id, e.type, e.data
@@ -291,10 +314,19 @@ WITH done AS (
    SELECT n.id, n.user_id, n.batch_id, n.pipeline_run_id, n.type, NULL AS from_status,
   n.status, n.started_at, n.finished_at, 0, 0, false FROM next_job n;
 
+-- queue.creditsUsed
+SELECT coalesce((SELECT credits FROM usage_monthly WHERE user_id = $1 AND month = date_trunc('month', now() AT TIME ZONE 'UTC')::date), 0) AS used;
+
 -- queue.enqueue
-WITH inserted AS (
+WITH charged AS (
+     INSERT INTO usage_monthly AS m (user_id, month, credits)
+     SELECT $1::uuid, date_trunc('month', now() AT TIME ZONE 'UTC')::date, $8::int WHERE $8::int <= $11::bigint
+     ON CONFLICT (user_id, month) DO UPDATE SET credits = m.credits + EXCLUDED.credits
+      WHERE m.credits + $8::int <= $11::bigint
+     RETURNING credits),
+   inserted AS (
      INSERT INTO jobs (user_id, type, input, priority, run_at, max_attempts, metadata, cost, idempotency_key, request_hash)
-     VALUES ($1, $2, $3, $4, coalesce($5, now()), $6, $7, $8, $9, $10)
+     SELECT $1, $2, $3, $4, coalesce($5, now()), $6, $7, $8, $9, $10 WHERE EXISTS (SELECT 1 FROM charged)
      ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
      RETURNING *),
    usage AS (
@@ -318,7 +350,11 @@ WITH inserted AS (
       RETURNING id)
    SELECT i.id, i.user_id, i.type, i.status, i.priority, i.input, i.metadata, i.attempts,
   i.max_attempts, i.cost, i.error, i.batch_id, i.pipeline_run_id, i.idempotency_key,
-  i.request_hash, i.run_at, i.created_at, i.started_at, i.finished_at, i.created_at::text AS cursor_ts, NULL AS from_status, pg_notify('conveyor_jobs', '') FROM inserted i;
+  i.request_hash, i.run_at, i.created_at, i.started_at, i.finished_at, i.created_at::text AS cursor_ts, NULL AS from_status,
+          coalesce((SELECT credits FROM usage_monthly WHERE user_id = $1 AND month = date_trunc('month', now() AT TIME ZONE 'UTC')::date), 0) AS used_before,
+          EXISTS (SELECT 1 FROM charged) AS charged,
+          CASE WHEN i.id IS NOT NULL THEN pg_notify('conveyor_jobs', '') END
+     FROM (SELECT 1) one LEFT JOIN inserted i ON true;
 
 -- queue.fail
 WITH failed AS (
@@ -441,6 +477,9 @@ DELETE FROM results WHERE id = ANY(ARRAY(
      SELECT id FROM results WHERE created_at < $1 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED))
    RETURNING id;
 
+-- queue.refundCredits
+UPDATE usage_monthly SET credits = credits - $2 WHERE user_id = $1 AND month = date_trunc('month', now() AT TIME ZONE 'UTC')::date RETURNING credits;
+
 -- queue.release
 WITH released AS (
      UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), run_at = now(),
@@ -479,9 +518,15 @@ WITH target AS (
      FROM retried r;
 
 -- queue.startRun
-WITH run AS (
+WITH charged AS (
+     INSERT INTO usage_monthly AS m (user_id, month, credits)
+     SELECT $1::uuid, date_trunc('month', now() AT TIME ZONE 'UTC')::date, $9::int WHERE $10::int <= $11::bigint
+     ON CONFLICT (user_id, month) DO UPDATE SET credits = m.credits + EXCLUDED.credits
+      WHERE m.credits + $10::int <= $11::bigint
+     RETURNING credits),
+   run AS (
      INSERT INTO pipeline_jobs (user_id, pipeline_id, status, current_step, steps, input, metadata)
-     VALUES ($1, $2, 'running', 0, $3, $4, $5) RETURNING *),
+     SELECT $1, $2, 'running', 0, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM charged) RETURNING *),
    first AS (
      INSERT INTO jobs (user_id, type, input, max_attempts, cost, pipeline_run_id, pipeline_step)
      SELECT $1, $6, $7, $8, $9, run.id, 0 FROM run RETURNING *),
@@ -504,7 +549,11 @@ WITH run AS (
           AND (oe.type = ANY(w.events) OR '*' = ANY(w.events))
       RETURNING id)
    SELECT f.pipeline_run_id AS run_id, f.id, f.user_id, f.batch_id, f.pipeline_run_id, f.type, NULL AS from_status,
-  f.status, f.started_at, f.finished_at, pg_notify('conveyor_jobs', '') FROM first f;
+  f.status, f.started_at, f.finished_at,
+          coalesce((SELECT credits FROM usage_monthly WHERE user_id = $1 AND month = date_trunc('month', now() AT TIME ZONE 'UTC')::date), 0) AS used_before,
+          EXISTS (SELECT 1 FROM charged) AS charged,
+          CASE WHEN f.id IS NOT NULL THEN pg_notify('conveyor_jobs', '') END
+     FROM (SELECT 1) one LEFT JOIN first f ON true;
 
 -- queue.stopRuns
 WITH stopped AS (

@@ -33,6 +33,16 @@ export interface TestUser {
 }
 
 /**
+ * Per-minute limits no test reaches by accident (tests poll and loop far faster than a client
+ * should); the limiter still runs on every request. test/rate-limit.e2e.spec.ts sets its own.
+ */
+export const UNLIMITED_RATES = {
+  RATE_LIMIT_PER_MINUTE_FREE: '100000000',
+  RATE_LIMIT_PER_MINUTE_PRO: '100000000',
+  RATE_LIMIT_PER_MINUTE_ENTERPRISE: '100000000',
+};
+
+/**
  * Starts the real app on a database of its own (or on `shared`, as a second instance of the same
  * deployment: then `close()` leaves the database alone). `env` overrides configuration variables.
  */
@@ -48,6 +58,7 @@ export async function startTestApp(env: Record<string, string> = {}, shared?: Te
   const config = loadConfig({
     LOG_LEVEL: 'info',
     SECRETS_ENCRYPTION_KEY: TEST_SECRETS_KEY,
+    ...UNLIMITED_RATES,
     ...env,
     DATABASE_URL: db.url,
   });

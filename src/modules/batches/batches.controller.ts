@@ -16,7 +16,9 @@ import type { Principal } from '../../common/auth/principal.js';
 import { ApiProblems } from '../../common/http/api-problems.decorator.js';
 import { sendStream } from '../../common/http/stream-reply.js';
 import { UuidParam } from '../../common/http/validation.js';
+import { CachedEndpoint } from '../cache/cached-endpoint.decorator.js';
 import { pageSchema, type Page } from '../../common/pagination/pagination.js';
+import { RATE_COSTS, RateCost } from '../rate-limit/rate-cost.decorator.js';
 import { BatchesService } from './batches.service.js';
 import { BatchResponseDto, BatchResultsQueryDto, CreateBatchDto, ListBatchesQueryDto } from './dto/batch.dto.js';
 
@@ -35,7 +37,8 @@ export class BatchesController {
   @ApiConsumes('application/json', 'application/x-ndjson')
   @ApiBody({ type: CreateBatchDto })
   @ApiCreatedResponse({ type: BatchResponseDto })
-  @ApiProblems(400, 413, 415, 422)
+  @ApiProblems(400, 413, 415, 422, 'QUOTA_EXCEEDED')
+  @RateCost(RATE_COSTS.batchSubmit)
   create(@CurrentUser() me: Principal, @Body() body: unknown): Promise<BatchResponseDto> {
     return this.batches.create(me, body);
   }
@@ -49,6 +52,7 @@ export class BatchesController {
   }
 
   @Get(':id')
+  @CachedEndpoint({ ttl: 5, keyPrefix: 'batch' })
   @ApiOperation({ operationId: 'getBatch', summary: 'A batch with its progress counts' })
   @ApiOkResponse({ type: BatchResponseDto })
   @ApiProblems(400, 404)
@@ -73,6 +77,7 @@ export class BatchesController {
   @ApiProduces('application/x-ndjson', 'text/csv')
   @ApiOkResponse({ description: 'One line (or CSV row) per item' })
   @ApiProblems(400, 404, 422, 429, 503)
+  @RateCost(RATE_COSTS.batchResults)
   async results(
     @CurrentUser() me: Principal,
     @Param('id', UuidParam) id: string,

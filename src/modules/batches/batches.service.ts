@@ -86,7 +86,7 @@ export class BatchesService {
       }
     }
     const items = validator.finish();
-    const id = await this.lifecycle.enqueueBatch(me.userId, items, metadata);
+    const id = await this.lifecycle.enqueueBatch(me.userId, items, metadata, this.config.credits[me.tier]);
     return toBatchResponse(await this.find(me.userId, id));
   }
 

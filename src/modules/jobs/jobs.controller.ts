@@ -14,6 +14,7 @@ import type { Principal } from '../../common/auth/principal.js';
 import { DomainError } from '../../common/errors/domain-error.js';
 import { ApiProblems } from '../../common/http/api-problems.decorator.js';
 import { UuidParam } from '../../common/http/validation.js';
+import { CachedEndpoint } from '../cache/cached-endpoint.decorator.js';
 import { pageSchema, type Page } from '../../common/pagination/pagination.js';
 import { CreateJobDto, JobResponseDto, JobResultDto, JobTypeDto, ListJobsQueryDto } from './dto/job.dto.js';
 import { JobsService } from './jobs.service.js';
@@ -28,6 +29,7 @@ export class JobsController {
   constructor(private readonly jobs: JobsService) {}
 
   @Get('job-types')
+  @CachedEndpoint({ ttl: 60, keyPrefix: 'job-types' })
   @ApiOperation({ operationId: 'listJobTypes', summary: 'The job type catalog: input schema, cost, timeout, attempts' })
   @ApiOkResponse({ type: [JobTypeDto] })
   listJobTypes(): JobTypeDto[] {
@@ -43,7 +45,7 @@ export class JobsController {
       'Same key and body returns the original job (header Idempotent-Replayed: true); a different body is 409',
   })
   @ApiCreatedResponse({ type: JobResponseDto })
-  @ApiProblems(400, 409, 'IDEMPOTENCY_CONFLICT', 413, 415, 422)
+  @ApiProblems(400, 409, 'IDEMPOTENCY_CONFLICT', 413, 415, 422, 'QUOTA_EXCEEDED')
   async createJob(
     @CurrentUser() me: Principal,
     @Body() dto: CreateJobDto,
@@ -69,7 +71,8 @@ export class JobsController {
   }
 
   @Get('jobs/:id')
-  @ApiOperation({ operationId: 'getJob', summary: 'Get a job' })
+  @CachedEndpoint({ ttl: 10, keyPrefix: 'job' })
+  @ApiOperation({ operationId: 'getJob', summary: 'Get a job (X-Cache: HIT|MISS)' })
   @ApiOkResponse({ type: JobResponseDto })
   @ApiProblems(400, 404)
   getJob(@CurrentUser() me: Principal, @Param('id', UuidParam) id: string): Promise<JobResponseDto> {
@@ -77,6 +80,7 @@ export class JobsController {
   }
 
   @Get('jobs/:id/result')
+  @CachedEndpoint({ ttl: 30, keyPrefix: 'job-result' })
   @ApiOperation({
     operationId: 'getJobResult',
     summary: 'Get a completed job’s result (409 JOB_NOT_FINISHED before; 410 RESULT_EXPIRED after retention)',

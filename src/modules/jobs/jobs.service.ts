@@ -76,6 +76,7 @@ export class JobsService {
       cost: type.cost,
       idempotencyKey: idempotencyKey ?? null,
       requestHash,
+      creditLimit: this.config.credits[me.tier],
     });
     if (row) return { job: toJobResponse(row), replayed: false };
 

@@ -12,6 +12,7 @@ import { Authenticated, CurrentUser } from '../../common/auth/auth.decorators.js
 import type { Principal } from '../../common/auth/principal.js';
 import { ApiProblems } from '../../common/http/api-problems.decorator.js';
 import { UuidParam } from '../../common/http/validation.js';
+import { CachedEndpoint } from '../cache/cached-endpoint.decorator.js';
 import { PageQueryDto, pageSchema, type Page } from '../../common/pagination/pagination.js';
 import {
   CreatePipelineDto,
@@ -68,13 +69,13 @@ export class PipelinesController {
   @Post('pipelines/:id/runs')
   @ApiOperation({ operationId: 'startPipelineRun', summary: 'Run a pipeline on an input' })
   @ApiCreatedResponse({ type: RunResponseDto })
-  @ApiProblems(400, 404, 409, 415, 422)
+  @ApiProblems(400, 404, 409, 415, 422, 'QUOTA_EXCEEDED')
   startRun(
     @CurrentUser() me: Principal,
     @Param('id', UuidParam) id: string,
     @Body() dto: CreateRunDto,
   ): Promise<RunResponseDto> {
-    return this.pipelines.startRun(me.userId, id, dto);
+    return this.pipelines.startRun(me, id, dto);
   }
 
   @Get('pipeline-runs')
@@ -86,6 +87,7 @@ export class PipelinesController {
   }
 
   @Get('pipeline-runs/:id')
+  @CachedEndpoint({ ttl: 5, keyPrefix: 'run' })
   @ApiOperation({ operationId: 'getPipelineRun', summary: 'A run with each step’s job id and status' })
   @ApiOkResponse({ type: RunResponseDto })
   @ApiProblems(400, 404)

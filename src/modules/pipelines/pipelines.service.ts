@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { Principal } from '../../common/auth/principal.js';
 import {
   DomainError,
   NotFoundError,
@@ -105,7 +106,8 @@ export class PipelinesService {
   }
 
   /** Starts a run: the first step's input (run input ⊕ its params) is validated now, the later ones by the worker. */
-  async startRun(userId: string, pipelineId: string, dto: CreateRunDto): Promise<RunResponseDto> {
+  async startRun(me: Principal, pipelineId: string, dto: CreateRunDto): Promise<RunResponseDto> {
+    const userId = me.userId;
     const pipeline = await this.find(userId, pipelineId);
     const steps: RunStep[] = pipeline.steps.map((step) => {
       const type = this.types.get(step.type);
@@ -120,7 +122,15 @@ export class PipelinesService {
     if (metadataError) throw new ValidationFailedError([metadataError], 'The run is invalid');
     const errors = this.types.validateInput(steps[0].type, firstInput);
     if (errors.length) throw new ValidationFailedError(errors, 'The input does not fit the first step');
-    const runId = await this.lifecycle.startRun(userId, pipelineId, steps, dto.input, firstInput, dto.metadata ?? {});
+    const runId = await this.lifecycle.startRun(
+      userId,
+      pipelineId,
+      steps,
+      dto.input,
+      firstInput,
+      dto.metadata ?? {},
+      this.config.credits[me.tier],
+    );
     return toRun(await this.findRun(userId, runId));
   }
 

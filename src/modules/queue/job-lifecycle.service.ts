@@ -3,6 +3,7 @@ import { AppConfig } from '../../config/config.js';
 import { Db } from '../../database/db.js';
 import { retryOnConflict } from '../../database/retry.js';
 import { JobChanges } from './job-changes.js';
+import { QuotaExceededError } from './quota-exceeded.error.js';
 import * as Q from './queue.sql.js';
 import type { ParentRow, TransitionRow } from './queue.sql.js';
 import type {
@@ -74,7 +75,11 @@ export class JobLifecycle {
     private readonly config: AppConfig,
   ) {}
 
-  /** Inserts a job; with an idempotency key this user already used, inserts nothing and returns undefined. */
+  /**
+   * Inserts a job and charges its credits; with an idempotency key this user already used, inserts
+   * nothing and returns undefined. Throws QuotaExceededError (writing nothing) when its cost would
+   * pass the month's credits.
+   */
   async enqueue(job: NewJob): Promise<JobRow | undefined> {
     const [row] = await this.db.query(Q.ENQUEUE, [
       job.userId,
@@ -87,17 +92,36 @@ export class JobLifecycle {
       job.cost,
       job.idempotencyKey,
       job.requestHash,
+      job.creditLimit,
     ]);
-    if (row) this.publish([row]);
-    return row;
+    if (!row.charged) throw new QuotaExceededError(Number(row.used_before), job.creditLimit, job.cost);
+    if (!row.id) {
+      // The key was used before: this request creates nothing, so it costs nothing.
+      await this.db.query(Q.REFUND_CREDITS, [job.userId, job.cost]);
+      return undefined;
+    }
+    const created = row as JobRow & TransitionRow;
+    this.publish([created]);
+    return created;
   }
 
   /**
    * The batch, all its jobs and usage records, and its batch.created event, in one transaction;
    * the jobs in multi-row INSERTs of BATCH_INSERT_CHUNK rows, not row by row. Returns the batch id.
    */
-  async enqueueBatch(userId: string, items: NewBatchItem[], metadata: Record<string, unknown>): Promise<string> {
+  async enqueueBatch(
+    userId: string,
+    items: NewBatchItem[],
+    metadata: Record<string, unknown>,
+    creditLimit: number,
+  ): Promise<string> {
+    const cost = items.reduce((sum, item) => sum + item.cost, 0);
     const { batchId, created } = await this.db.transaction(async (tx) => {
+      // All or nothing, credits included: the whole batch's cost is charged first, or nothing is written.
+      if ((await tx.query(Q.CHARGE_CREDITS, [userId, cost, creditLimit])).length === 0) {
+        const [{ used }] = await tx.query(Q.CREDITS_USED, [userId]);
+        throw new QuotaExceededError(Number(used), creditLimit, cost);
+      }
       const [batch] = await tx.query(Q.INSERT_BATCH, [userId, items.length, JSON.stringify(metadata)]);
       const created: Array<{ id: string; type: string }> = [];
       for (let start = 0; start < items.length; start += BATCH_INSERT_CHUNK) {
@@ -136,7 +160,11 @@ export class JobLifecycle {
     return batchId;
   }
 
-  /** A pipeline run and its first step's job, whose input the caller merged and validated. Returns the run id. */
+  /**
+   * A pipeline run and its first step's job, whose input the caller merged and validated. Returns
+   * the run id. Admitted only if the whole run's cost fits in what is left of the month's credits
+   * (QuotaExceededError otherwise, writing nothing); each step is charged when its job is created.
+   */
   async startRun(
     userId: string,
     pipelineId: string,
@@ -144,7 +172,9 @@ export class JobLifecycle {
     runInput: unknown,
     firstInput: unknown,
     metadata: Record<string, unknown>,
+    creditLimit: number,
   ): Promise<string> {
+    const total = steps.reduce((sum, step) => sum + step.cost, 0);
     const [row] = await this.db.query(Q.START_RUN, [
       userId,
       pipelineId,
@@ -155,8 +185,11 @@ export class JobLifecycle {
       JSON.stringify(firstInput),
       steps[0].maxAttempts,
       steps[0].cost,
+      total,
+      creditLimit,
     ]);
-    this.publish([row]);
+    if (!row.charged || !row.run_id) throw new QuotaExceededError(Number(row.used_before), creditLimit, total);
+    this.publish([row as TransitionRow]);
     return row.run_id;
   }
 

@@ -75,3 +75,20 @@ export function mergedInput(previous: string, step: string): string {
                ELSE jsonb_build_object('value', ${previous}) END
            || coalesce(${step} -> 'params', '{}'::jsonb))`;
 }
+
+/** The calendar month (UTC) usage is counted in: the key of `usage_monthly`. */
+export const USAGE_MONTH = `date_trunc('month', now() AT TIME ZONE 'UTC')::date`;
+
+/**
+ * Adds `amount` credits to user `userId`'s month in `usage_monthly`, but only while the month's
+ * total plus `needed` stays within `limit` (all SQL expressions); returns a row only when it
+ * charged. The row lock of the upsert makes concurrent charges of one user queue, so they can never
+ * together exceed the limit.
+ */
+export function chargeCredits(userId: string, amount: string, needed: string, limit: string): string {
+  return `INSERT INTO usage_monthly AS m (user_id, month, credits)
+     SELECT ${userId}, ${USAGE_MONTH}, ${amount} WHERE ${needed} <= ${limit}
+     ON CONFLICT (user_id, month) DO UPDATE SET credits = m.credits + EXCLUDED.credits
+      WHERE m.credits + ${needed} <= ${limit}
+     RETURNING credits`;
+}

@@ -3,6 +3,8 @@ import { eventType, jobEventData, outboxCtes } from '../webhooks/outbox.js';
 import {
   BATCH_ENTRY,
   batchEventData,
+  chargeCredits,
+  USAGE_MONTH,
   jobColumns,
   jobEntry,
   mergedInput,
@@ -56,21 +58,55 @@ const FAILED_EVENT = `CASE WHEN s.status = 'failed' THEN ${eventType('job.failed
 
 // ---- enqueue -------------------------------------------------------------------------------
 
+/** What an enqueueing statement says about the credits it charged (see chargeCredits). */
+export interface ChargeColumns {
+  /** The month's credits before this statement (0 when none yet). */
+  used_before: string;
+  /** Whether the credits were charged (within the limit). */
+  charged: boolean;
+}
+
 /**
- * A job, its usage record, job.created and the workers' wake-up, in one statement. With an
- * idempotency key this user already used, inserts nothing and returns no row.
+ * A job, its credits (`$8`, within the month's limit `$11`), its usage record, job.created and
+ * the workers' wake-up, in one statement. Always returns one row: without a job when the credits
+ * would pass the limit (`charged` false), or when this user already used the idempotency key
+ * (`charged` true: JobLifecycle gives the credits back).
  */
-export const ENQUEUE = sql<JobRow & TransitionRow>(
+export const ENQUEUE = sql<Partial<JobRow & TransitionRow> & ChargeColumns>(
   'queue.enqueue',
-  `WITH inserted AS (
+  `WITH charged AS (
+     ${chargeCredits('$1::uuid', '$8::int', '$8::int', '$11::bigint')}),
+   inserted AS (
      INSERT INTO jobs (user_id, type, input, priority, run_at, max_attempts, metadata, cost, idempotency_key, request_hash)
-     VALUES ($1, $2, $3, $4, coalesce($5, now()), $6, $7, $8, $9, $10)
+     SELECT $1, $2, $3, $4, coalesce($5, now()), $6, $7, $8, $9, $10 WHERE EXISTS (SELECT 1 FROM charged)
      ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
      RETURNING *),
    usage AS (
      INSERT INTO usage_records (user_id, job_id, job_type, credits) SELECT user_id, id, type, cost FROM inserted),
    ${outboxCtes('inserted', eventType('job.created'), jobEventData('s'))}
-   SELECT ${jobColumns('i')}, NULL AS from_status, pg_notify('${JOBS_CHANNEL}', '') FROM inserted i`,
+   SELECT ${jobColumns('i')}, NULL AS from_status,
+          coalesce((SELECT credits FROM usage_monthly WHERE user_id = $1 AND month = ${USAGE_MONTH}), 0) AS used_before,
+          EXISTS (SELECT 1 FROM charged) AS charged,
+          CASE WHEN i.id IS NOT NULL THEN pg_notify('${JOBS_CHANNEL}', '') END
+     FROM (SELECT 1) one LEFT JOIN inserted i ON true`,
+);
+
+/** A batch's credits (`$2`, the sum of its jobs' costs) within the month's limit `$3`; a row only when charged. */
+export const CHARGE_CREDITS = sql<{ credits: string }>(
+  'queue.chargeCredits',
+  chargeCredits('$1::uuid', '$2::int', '$2::int', '$3::bigint'),
+);
+
+/** Gives back credits charged for a job that was not created after all (an idempotency key already used). */
+export const REFUND_CREDITS = sql<{ credits: string }>(
+  'queue.refundCredits',
+  `UPDATE usage_monthly SET credits = credits - $2 WHERE user_id = $1 AND month = ${USAGE_MONTH} RETURNING credits`,
+);
+
+/** The credits user `$1` used this month (0 when none yet). */
+export const CREDITS_USED = sql<{ used: string }>(
+  'queue.creditsUsed',
+  `SELECT coalesce((SELECT credits FROM usage_monthly WHERE user_id = $1 AND month = ${USAGE_MONTH}), 0) AS used`,
 );
 
 export const INSERT_BATCH = sql<{ id: string }>(
@@ -100,18 +136,29 @@ export const BATCH_CREATED = sql<{ id: string }>(
    SELECT id, pg_notify('${JOBS_CHANNEL}', '') FROM created`,
 );
 
-/** A pipeline run and its first step's job (usage record, job.created, wake-up), in one statement. */
-export const START_RUN = sql<{ run_id: string } & TransitionRow>(
+/**
+ * A pipeline run and its first step's job (usage record, job.created, wake-up), in one statement,
+ * admitted only if the whole run's cost (`$10`) fits in what is left of the month's credits
+ * (`$11`); only the first step's cost (`$9`) is charged now, each later step's when it starts (see
+ * COMPLETE_STEP). Always returns one row; `run_id` is null when the run was refused.
+ */
+export const START_RUN = sql<{ run_id: string | null } & Partial<TransitionRow> & ChargeColumns>(
   'queue.startRun',
-  `WITH run AS (
+  `WITH charged AS (
+     ${chargeCredits('$1::uuid', '$9::int', '$10::int', '$11::bigint')}),
+   run AS (
      INSERT INTO pipeline_jobs (user_id, pipeline_id, status, current_step, steps, input, metadata)
-     VALUES ($1, $2, 'running', 0, $3, $4, $5) RETURNING *),
+     SELECT $1, $2, 'running', 0, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM charged) RETURNING *),
    first AS (
      INSERT INTO jobs (user_id, type, input, max_attempts, cost, pipeline_run_id, pipeline_step)
      SELECT $1, $6, $7, $8, $9, run.id, 0 FROM run RETURNING *),
    usage AS (INSERT INTO usage_records (user_id, job_id, job_type, credits) SELECT user_id, id, type, cost FROM first),
    ${outboxCtes('first', eventType('job.created'), jobEventData('s'))}
-   SELECT f.pipeline_run_id AS run_id, ${transitionColumns('f', 'NULL')}, pg_notify('${JOBS_CHANNEL}', '') FROM first f`,
+   SELECT f.pipeline_run_id AS run_id, ${transitionColumns('f', 'NULL')},
+          coalesce((SELECT credits FROM usage_monthly WHERE user_id = $1 AND month = ${USAGE_MONTH}), 0) AS used_before,
+          EXISTS (SELECT 1 FROM charged) AS charged,
+          CASE WHEN f.id IS NOT NULL THEN pg_notify('${JOBS_CHANNEL}', '') END
+     FROM (SELECT 1) one LEFT JOIN first f ON true`,
 );
 
 // ---- the worker ----------------------------------------------------------------------------
@@ -137,12 +184,24 @@ export const CLAIM = sql<ClaimedJob & TransitionRow>(
   `WITH busy AS (
      SELECT r.user_id, r.running, ${userCap('r')} AS cap
        FROM (SELECT user_id, count(*)::int AS running FROM jobs WHERE status = 'running' GROUP BY user_id) r),
-   candidates AS (
+   -- No user can reach their cap in this claim (it takes no more than the smallest cap, and
+   -- every user already running jobs has room for all of it): the plain claim, the queue's head.
+   fast AS (SELECT $2 <= least($4::int, $5::int, $6::int)
+                   AND NOT EXISTS (SELECT 1 FROM busy WHERE running + $2 > cap) AS ok),
+   head AS (
+     SELECT id FROM jobs
+      WHERE status = 'queued' AND run_at <= now() AND (SELECT ok FROM fast)
+      ORDER BY priority DESC, run_at
+      LIMIT $2
+      FOR UPDATE SKIP LOCKED),
+   -- Otherwise users at their cap are left out of the scan, and each user gets no more than
+   -- their cap has left (their rank in a window of twice the claim).
+   fair AS (
      SELECT c.id FROM (
        SELECT w.id, w.user_id, w.priority, w.run_at,
               row_number() OVER (PARTITION BY w.user_id ORDER BY w.priority DESC, w.run_at) AS nth
          FROM (SELECT id, user_id, priority, run_at FROM jobs
-                WHERE status = 'queued' AND run_at <= now()
+                WHERE status = 'queued' AND run_at <= now() AND NOT (SELECT ok FROM fast)
                   -- Not \`<> ALL\`: the planner estimates that from user_id's statistics and, with one
                   -- user in the queue, expects no row and sorts the whole queue instead of walking
                   -- idx_jobs_status; array_position gets a default estimate.
@@ -159,7 +218,7 @@ export const CLAIM = sql<ClaimedJob & TransitionRow>(
         SET status = 'running', attempts = attempts + 1, locked_by = $1,
             lease_expires_at = now() + make_interval(secs => $3::double precision / 1000),
             started_at = now(), updated_at = now()
-      WHERE id = ANY(ARRAY(SELECT id FROM candidates))
+      WHERE id = ANY(ARRAY(SELECT id FROM head UNION ALL SELECT id FROM fair))
      RETURNING *),
    ${outboxCtes('claimed', eventType('job.started'), jobEventData('s'))}
    SELECT ${transitionColumns('c', `'queued'`)}, c.input, c.attempts, c.max_attempts,
@@ -227,6 +286,10 @@ export const COMPLETE_STEP = sql<TransitionRow & { run_completed: boolean }>(
      RETURNING *),
    next_usage AS (
      INSERT INTO usage_records (user_id, job_id, job_type, credits) SELECT user_id, id, type, cost FROM next_job),
+   -- The run was admitted whole when it started (START_RUN): a later step is charged, never refused.
+   next_charge AS (
+     INSERT INTO usage_monthly AS m (user_id, month, credits) SELECT user_id, ${USAGE_MONTH}, cost FROM next_job
+     ON CONFLICT (user_id, month) DO UPDATE SET credits = m.credits + EXCLUDED.credits),
    ${outboxCtes('next_job', eventType('job.created'), jobEventData('s'), 'next_outbox')},
    run_update AS (
      UPDATE pipeline_jobs r

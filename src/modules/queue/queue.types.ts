@@ -56,6 +56,8 @@ export interface NewJob {
   cost: number;
   idempotencyKey: string | null;
   requestHash: string | null;
+  /** The user's monthly credits (by tier): the job is refused if its cost would pass them. */
+  creditLimit: number;
 }
 
 /** One validated item of a batch. */
