@@ -160,7 +160,11 @@ describe('performance indexes serve the application’s queries', () => {
     explaining = new ExplainingDb(client);
     const explainingDb = explaining as unknown as Db;
     jobs = new JobsRepository(explainingDb);
-    worker = new JobLifecycle(explainingDb, { active: false } as JobChanges, loadConfig({}));
+    worker = new JobLifecycle(
+      explainingDb,
+      { active: false, publish: () => undefined } as unknown as JobChanges,
+      loadConfig({}),
+    );
     pipelines = new PipelinesRepository(explainingDb);
   }, 120_000);
 

@@ -1,10 +1,11 @@
 import { createClient } from '@redis/client';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { RedisService } from '../src/redis/redis.service.js';
 import { createUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
 import { freePort } from './helpers/ports.js';
+import { startRedis as startRedisServer, stopRedis } from './helpers/redis-server.js';
 import { waitFor } from './helpers/wait.js';
 
 const LIMITS = {
@@ -37,41 +38,11 @@ async function untilRedisReady(t: TestApp, timeout = 15_000): Promise<void> {
 
 const me = (t: TestApp, user: TestUser) => t.request({ method: 'GET', url: '/api/v1/me', key: user.key });
 
-/** A throwaway redis-server on `port`, with no persistence. */
+/** A throwaway redis-server on `port` (helpers/redis-server.ts), killed after the file if a test left it. */
 async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    {
-      stdio: 'ignore',
-    },
-  );
+  const child = await startRedisServer(port);
   children.push(child);
-  await waitFor(
-    `redis-server on port ${port}`,
-    async () => {
-      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
-      const probe = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: false } });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        return (await probe.ping()) === 'PONG';
-      } catch {
-        return false;
-      } finally {
-        if (probe.isOpen) probe.destroy();
-      }
-    },
-    Boolean,
-    { timeout: 10_000, interval: 50 },
-  );
   return child;
-}
-
-async function stopRedis(child: ChildProcess): Promise<void> {
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  process.kill(child.pid!, 'SIGKILL');
-  await exited;
 }
 
 async function keyExists(url: string, key: string): Promise<boolean> {

@@ -54,11 +54,7 @@ WITH target AS (
    SELECT c.id, c.user_id, c.type, c.status, c.priority, c.input, c.metadata, c.attempts,
   c.max_attempts, c.cost, c.error, c.batch_id, c.pipeline_run_id, c.idempotency_key,
   c.request_hash, c.run_at, c.created_at, c.started_at, c.finished_at, c.created_at::text AS cursor_ts, c.from_status,
-          CASE WHEN c.from_status = 'running' THEN pg_notify('conveyor_job_cancel', c.id::text) END,
-          (SELECT count(pg_notify('conveyor_job_changes', n.payload)) FROM (
-      SELECT json_agg(json_build_array('job', c.id, c.user_id, c.batch_id, c.pipeline_run_id, c.type, c.from_status, c.status))::text AS payload
-        FROM (SELECT x.*, (row_number() OVER () - 1) / 25 AS chunk FROM cancelled x) c
-       GROUP BY c.chunk) n) AS notified
+          CASE WHEN c.from_status = 'running' THEN pg_notify('conveyor_job_cancel', c.id::text) END
      FROM cancelled c;
 
 -- queue.cancelJobsOf
@@ -89,21 +85,14 @@ WITH target AS (
       RETURNING id)
    SELECT c.id, c.user_id, c.batch_id, c.pipeline_run_id, c.type, c.from_status AS from_status,
   c.status, c.started_at, c.finished_at,
-          CASE WHEN c.from_status = 'running' THEN pg_notify('conveyor_job_cancel', c.id::text) END,
-          (SELECT count(pg_notify('conveyor_job_changes', n.payload)) FROM (
-      SELECT json_agg(json_build_array('job', c.id, c.user_id, c.batch_id, c.pipeline_run_id, c.type, c.from_status, c.status))::text AS payload
-        FROM (SELECT x.*, (row_number() OVER () - 1) / 25 AS chunk FROM cancelled x) c
-       GROUP BY c.chunk) n) AS notified
+          CASE WHEN c.from_status = 'running' THEN pg_notify('conveyor_job_cancel', c.id::text) END
      FROM cancelled c;
 
 -- queue.cancelRun
 WITH run AS (
      UPDATE pipeline_jobs SET status = 'cancelled', finished_at = now(), updated_at = now()
       WHERE id = $1 AND user_id = $2 AND status = 'running' RETURNING id, user_id, status)
-   SELECT id, user_id, status, (SELECT count(pg_notify('conveyor_job_changes', n.payload)) FROM (
-      SELECT json_agg(json_build_array('run', c.id, c.user_id, c.status))::text AS payload
-        FROM (SELECT x.*, (row_number() OVER () - 1) / 25 AS chunk FROM run x) c
-       GROUP BY c.chunk) n) AS notified FROM run;
+   SELECT id, user_id, status FROM run;
 
 -- queue.chargeCredits
 INSERT INTO usage_monthly AS m (user_id, month, credits)
@@ -172,11 +161,7 @@ WITH busy AS (
           AND (oe.type = ANY(w.events) OR '*' = ANY(w.events))
       RETURNING id)
    SELECT c.id, c.user_id, c.batch_id, c.pipeline_run_id, c.type, 'queued' AS from_status,
-  c.status, c.started_at, c.finished_at, c.input, c.attempts, c.max_attempts,
-          (SELECT count(pg_notify('conveyor_job_changes', n.payload)) FROM (
-      SELECT json_agg(json_build_array('job', c.id, c.user_id, c.batch_id, c.pipeline_run_id, c.type, 'queued', c.status))::text AS payload
-        FROM (SELECT x.*, (row_number() OVER () - 1) / 25 AS chunk FROM claimed x) c
-       GROUP BY c.chunk) n) AS notified
+  c.status, c.started_at, c.finished_at, c.input, c.attempts, c.max_attempts
      FROM claimed c;
 
 -- queue.complete
@@ -208,10 +193,7 @@ WITH input AS (SELECT * FROM unnest($2::uuid[], $3::jsonb[]) AS i(id, output)),
           AND (oe.type = ANY(w.events) OR '*' = ANY(w.events))
       RETURNING id)
    SELECT d.id, d.user_id, d.batch_id, d.pipeline_run_id, d.type, 'running' AS from_status,
-  d.status, d.started_at, d.finished_at, (SELECT count(pg_notify('conveyor_job_changes', n.payload)) FROM (
-      SELECT json_agg(json_build_array('job', c.id, c.user_id, c.batch_id, c.pipeline_run_id, c.type, 'running', c.status))::text AS payload
-        FROM (SELECT x.*, (row_number() OVER () - 1) / 25 AS chunk FROM done x) c
-       GROUP BY c.chunk) n) AS notified
+  d.status, d.started_at, d.finished_at
      FROM done d;
 
 -- queue.completeStep
@@ -300,19 +282,12 @@ WITH done AS (
    ended_run AS (SELECT * FROM run_update WHERE status = 'completed')
    SELECT d.id, d.user_id, d.batch_id, d.pipeline_run_id, d.type, 'running' AS from_status,
   d.status, d.started_at, d.finished_at,
-          (SELECT count(pg_notify('conveyor_job_changes', n.payload)) FROM (
-      SELECT json_agg(json_build_array('job', c.id, c.user_id, c.batch_id, c.pipeline_run_id, c.type, 'running', c.status))::text AS payload
-        FROM (SELECT x.*, (row_number() OVER () - 1) / 25 AS chunk FROM done x) c
-       GROUP BY c.chunk) n) + (SELECT count(pg_notify('conveyor_job_changes', n.payload)) FROM (
-      SELECT json_agg(json_build_array('run', c.id, c.user_id, c.status))::text AS payload
-        FROM (SELECT x.*, (row_number() OVER () - 1) / 25 AS chunk FROM ended_run x) c
-       GROUP BY c.chunk) n) AS notified,
           (SELECT count(pg_notify('conveyor_jobs', '')) FROM next_job) AS woken,
           EXISTS (SELECT 1 FROM ended_run) AS run_completed
      FROM done d
    UNION ALL
    SELECT n.id, n.user_id, n.batch_id, n.pipeline_run_id, n.type, NULL AS from_status,
-  n.status, n.started_at, n.finished_at, 0, 0, false FROM next_job n;
+  n.status, n.started_at, n.finished_at, 0, false FROM next_job n;
 
 -- queue.creditsUsed
 SELECT coalesce((SELECT credits FROM usage_monthly WHERE user_id = $1 AND month = date_trunc('month', now() AT TIME ZONE 'UTC')::date), 0) AS used;
@@ -385,11 +360,7 @@ WITH failed AS (
       RETURNING id)
    SELECT f.id, f.user_id, f.batch_id, f.pipeline_run_id, f.type, 'running' AS from_status,
   f.status, f.started_at, f.finished_at,
-          CASE WHEN f.status = 'queued' THEN pg_notify('conveyor_jobs', '') END,
-          (SELECT count(pg_notify('conveyor_job_changes', n.payload)) FROM (
-      SELECT json_agg(json_build_array('job', c.id, c.user_id, c.batch_id, c.pipeline_run_id, c.type, 'running', c.status))::text AS payload
-        FROM (SELECT x.*, (row_number() OVER () - 1) / 25 AS chunk FROM failed x) c
-       GROUP BY c.chunk) n) AS notified
+          CASE WHEN f.status = 'queued' THEN pg_notify('conveyor_jobs', '') END
      FROM failed f;
 
 -- queue.finishBatches
@@ -422,10 +393,7 @@ WITH finished AS (
       SELECT w.id, oe.id, oe.user_id, oe.type FROM outbox_events oe JOIN webhooks w ON w.user_id = oe.user_id AND w.active AND w.deleted_at IS NULL
           AND (oe.type = ANY(w.events) OR '*' = ANY(w.events))
       RETURNING id)
-   SELECT id, user_id, status, (SELECT count(pg_notify('conveyor_job_changes', n.payload)) FROM (
-      SELECT json_agg(json_build_array('batch', c.id, c.user_id, c.status))::text AS payload
-        FROM (SELECT x.*, (row_number() OVER () - 1) / 25 AS chunk FROM finished x) c
-       GROUP BY c.chunk) n) AS notified FROM finished;
+   SELECT id, user_id, status FROM finished;
 
 -- queue.heartbeat (prepared)
 UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3::double precision / 1000)
@@ -462,6 +430,9 @@ SELECT id FROM pipeline_jobs WHERE ($1::uuid[] IS NULL OR id = ANY($1::uuid[])) 
 UPDATE batches SET status = 'cancelling', updated_at = now()
     WHERE id = $1 AND user_id = $2 AND status = 'in_progress' RETURNING id;
 
+-- queue.notifyChanges
+SELECT count(pg_notify('conveyor_job_changes', payload)) AS sent FROM unnest($1::text[]) AS payload;
+
 -- queue.purgeJobs
 DELETE FROM jobs WHERE id = ANY(ARRAY(
      SELECT id FROM jobs
@@ -487,11 +458,7 @@ WITH released AS (
       WHERE id = ANY($2::uuid[]) AND locked_by = $1 AND status = 'running'
       RETURNING *)
    SELECT r.id, r.user_id, r.batch_id, r.pipeline_run_id, r.type, 'running' AS from_status,
-  r.status, r.started_at, r.finished_at, pg_notify('conveyor_jobs', ''),
-          (SELECT count(pg_notify('conveyor_job_changes', n.payload)) FROM (
-      SELECT json_agg(json_build_array('job', c.id, c.user_id, c.batch_id, c.pipeline_run_id, c.type, 'running', c.status))::text AS payload
-        FROM (SELECT x.*, (row_number() OVER () - 1) / 25 AS chunk FROM released x) c
-       GROUP BY c.chunk) n) AS notified
+  r.status, r.started_at, r.finished_at, pg_notify('conveyor_jobs', '')
      FROM released r;
 
 -- queue.retry
@@ -510,11 +477,7 @@ WITH target AS (
      RETURNING j.*, t.status AS from_status)
    SELECT r.id, r.user_id, r.type, r.status, r.priority, r.input, r.metadata, r.attempts,
   r.max_attempts, r.cost, r.error, r.batch_id, r.pipeline_run_id, r.idempotency_key,
-  r.request_hash, r.run_at, r.created_at, r.started_at, r.finished_at, r.created_at::text AS cursor_ts, r.from_status, pg_notify('conveyor_jobs', ''),
-          (SELECT count(pg_notify('conveyor_job_changes', n.payload)) FROM (
-      SELECT json_agg(json_build_array('job', c.id, c.user_id, c.batch_id, c.pipeline_run_id, c.type, c.from_status, c.status))::text AS payload
-        FROM (SELECT x.*, (row_number() OVER () - 1) / 25 AS chunk FROM retried x) c
-       GROUP BY c.chunk) n) AS notified
+  r.request_hash, r.run_at, r.created_at, r.started_at, r.finished_at, r.created_at::text AS cursor_ts, r.from_status, pg_notify('conveyor_jobs', '')
      FROM retried r;
 
 -- queue.startRun
@@ -583,10 +546,7 @@ WITH stopped AS (
       SELECT w.id, oe.id, oe.user_id, oe.type FROM outbox_events oe JOIN webhooks w ON w.user_id = oe.user_id AND w.active AND w.deleted_at IS NULL
           AND (oe.type = ANY(w.events) OR '*' = ANY(w.events))
       RETURNING id)
-   SELECT id, user_id, status, (SELECT count(pg_notify('conveyor_job_changes', n.payload)) FROM (
-      SELECT json_agg(json_build_array('run', c.id, c.user_id, c.status))::text AS payload
-        FROM (SELECT x.*, (row_number() OVER () - 1) / 25 AS chunk FROM stopped x) c
-       GROUP BY c.chunk) n) AS notified FROM stopped;
+   SELECT id, user_id, status FROM stopped;
 
 -- queue.sweepExpired
 WITH swept AS (
@@ -620,9 +580,5 @@ WITH swept AS (
       RETURNING id)
    SELECT s.id, s.user_id, s.batch_id, s.pipeline_run_id, s.type, 'running' AS from_status,
   s.status, s.started_at, s.finished_at,
-          CASE WHEN s.status = 'queued' THEN pg_notify('conveyor_jobs', '') END,
-          (SELECT count(pg_notify('conveyor_job_changes', n.payload)) FROM (
-      SELECT json_agg(json_build_array('job', c.id, c.user_id, c.batch_id, c.pipeline_run_id, c.type, 'running', c.status))::text AS payload
-        FROM (SELECT x.*, (row_number() OVER () - 1) / 25 AS chunk FROM swept x) c
-       GROUP BY c.chunk) n) AS notified
+          CASE WHEN s.status = 'queued' THEN pg_notify('conveyor_jobs', '') END
      FROM swept s;

@@ -1,5 +1,7 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Db } from '../../database/db.js';
 import { PgListener } from '../../database/pg-listener.js';
+import { NOTIFY_CHANGES } from './queue.sql.js';
 import {
   JOB_CHANGES_CHANNEL,
   type BatchStatus,
@@ -18,25 +20,40 @@ export type ChangeListener = (change: QueueChange) => void;
  * - {@link subscribe}: every change this process made, right after it committed, with the job's
  *   previous status and, for a job that ended, how long it ran.
  * - {@link subscribeRemote}: every committed change of every instance (this one included), from
- *   NOTIFY conveyor_job_changes, sent by the changing statement itself (so exactly on commit, and
- *   never for a rolled-back change). Creations are not sent (nothing can hold a stale copy of a
- *   job that did not exist), nor durations. While the LISTEN connection is down notifications
- *   are lost: a consumer that must not miss one watches `PgListener.connected`, as the auth cache
- *   does.
+ *   NOTIFY conveyor_job_changes. Each instance sends its changes after they committed, gathered
+ *   for up to {@link FLUSH_MS} into one statement: a NOTIFY in every claim and completion made
+ *   each of those commits take PostgreSQL's notify lock and cost the queue about 30 % of its
+ *   drain rate (670 → 481 jobs/s, 20k echo jobs). The price: a process that dies in that window
+ *   takes its last signals with it, so a consumer must bound how stale it can be (the cache's
+ *   TTLs). Creations are not sent (nothing can hold a stale copy of a job that did not exist), nor
+ *   durations. While the LISTEN connection is down notifications are lost: a consumer that must
+ *   not miss one watches `PgListener.connected`, as the auth cache does.
  *
  * A notification's payload is a JSON array of entries, at most 25:
  * `["job", id, userId, batchId, runId, type, from, to]`, `["batch", id, userId, status]`,
  * `["run", id, userId, status]`.
  */
+/** How long changes are gathered before they are sent to the other instances. */
+const FLUSH_MS = 10;
+/** A notification's payload must stay under 8,000 bytes. */
+const MAX_PAYLOAD = 7900;
+
 @Injectable()
-export class JobChanges {
+export class JobChanges implements OnApplicationShutdown {
   private readonly logger = new Logger('JobChanges');
   private readonly local: ChangeListener[] = [];
   private readonly remote: ChangeListener[] = [];
+  /** Entries waiting to be sent to the other instances. */
+  private outgoing: string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private sending: Promise<void> = Promise.resolve();
 
-  constructor(private readonly listener: PgListener) {}
+  constructor(
+    private readonly listener: PgListener,
+    private readonly db: Db,
+  ) {}
 
-  /** True once anybody subscribed locally: callers skip building changes nobody would read. */
+  /** True once anybody subscribed locally: creations (which only local listeners get) are skipped otherwise. */
   get active(): boolean {
     return this.local.length > 0;
   }
@@ -52,9 +69,43 @@ export class JobChanges {
     if (this.remote.length === 1) await this.listener.subscribe(JOB_CHANGES_CHANNEL, (p) => this.received(p));
   }
 
-  /** Called by JobLifecycle after the changes committed. A throwing listener is logged, never the caller's problem. */
+  /**
+   * Called by JobLifecycle after the changes committed: delivers them to this process's
+   * listeners at once, and queues them for the other instances. A throwing listener is logged,
+   * never the caller's problem.
+   */
   publish(changes: QueueChange[]): void {
-    for (const change of changes) this.deliver(this.local, change);
+    for (const change of changes) {
+      this.deliver(this.local, change);
+      const entry = toEntry(change);
+      if (entry) this.outgoing.push(entry);
+    }
+    if (this.outgoing.length > 0 && !this.timer) {
+      this.timer = setTimeout(() => void this.flush(), FLUSH_MS);
+      this.timer.unref();
+    }
+  }
+
+  /** Sends what is queued, after any send in progress (so notifications keep their order). */
+  flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const entries = this.outgoing;
+    this.outgoing = [];
+    if (entries.length === 0) return this.sending;
+    this.sending = this.sending.then(async () => {
+      try {
+        await this.db.query(NOTIFY_CHANGES, [payloads(entries)]);
+      } catch (error) {
+        this.logger.warn({ err: error, changes: entries.length }, 'could not send job changes to other instances');
+      }
+    });
+    return this.sending;
+  }
+
+  /** What is still queued goes out before the database closes. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.flush();
   }
 
   private received(payload: string): void {
@@ -80,6 +131,47 @@ export class JobChanges {
       }
     }
   }
+}
+
+/** A change as a notification entry (see the class comment); creations are not sent. */
+function toEntry(change: QueueChange): string | undefined {
+  switch (change.kind) {
+    case 'job':
+      return change.from === null
+        ? undefined
+        : JSON.stringify([
+            'job',
+            change.jobId,
+            change.userId,
+            change.batchId,
+            change.runId,
+            change.type,
+            change.from,
+            change.to,
+          ]);
+    case 'batch':
+      return JSON.stringify(['batch', change.batchId, change.userId, change.status]);
+    case 'run':
+      return JSON.stringify(['run', change.runId, change.userId, change.status]);
+  }
+}
+
+/** Entries joined into JSON arrays of at most MAX_PAYLOAD characters. */
+function payloads(entries: string[]): string[] {
+  const out: string[] = [];
+  let current: string[] = [];
+  let size = 2;
+  for (const entry of entries) {
+    if (current.length > 0 && size + entry.length + 1 > MAX_PAYLOAD) {
+      out.push(`[${current.join(',')}]`);
+      current = [];
+      size = 2;
+    }
+    current.push(entry);
+    size += entry.length + 1;
+  }
+  if (current.length > 0) out.push(`[${current.join(',')}]`);
+  return out;
 }
 
 function parseEntry(entry: unknown[]): QueueChange | undefined {

@@ -358,6 +358,6 @@ export class JobLifecycle {
   }
 
   private publish(rows: TransitionRow[]): void {
-    if (rows.length && this.changes.active) this.changes.publish(rows.map(jobChange));
+    if (rows.length) this.changes.publish(rows.map(jobChange));
   }
 }

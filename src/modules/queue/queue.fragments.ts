@@ -1,5 +1,4 @@
 import { isoSql } from '../webhooks/outbox.js';
-import { JOB_CHANGES_CHANNEL } from './queue.types.js';
 
 /**
  * SQL fragments the queue's statements (queue.sql.ts) are composed of, at load time. Each takes
@@ -19,26 +18,6 @@ export function transitionColumns(a: string, from: string): string {
   return `${a}.id, ${a}.user_id, ${a}.batch_id, ${a}.pipeline_run_id, ${a}.type, ${from} AS from_status,
   ${a}.status, ${a}.started_at, ${a}.finished_at`;
 }
-
-/**
- * NOTIFYs JOB_CHANGES_CHANNEL with the rows of `cte`, each as the JSON array `entry` (over alias
- * `c`), 25 rows per notification (a payload must stay under 8,000 bytes); evaluates to the number
- * of notifications. A scalar subquery in the statement's final SELECT: it runs in the statement,
- * so the notifications are delivered exactly when the change commits.
- */
-export function notifyChanges(cte: string, entry: string): string {
-  return `(SELECT count(pg_notify('${JOB_CHANGES_CHANNEL}', n.payload)) FROM (
-      SELECT json_agg(${entry})::text AS payload
-        FROM (SELECT x.*, (row_number() OVER () - 1) / 25 AS chunk FROM ${cte} x) c
-       GROUP BY c.chunk) n)`;
-}
-
-/** A job's entry in a change notification: see JobChanges for the format. */
-export function jobEntry(from: string): string {
-  return `json_build_array('job', c.id, c.user_id, c.batch_id, c.pipeline_run_id, c.type, ${from}, c.status)`;
-}
-export const BATCH_ENTRY = `json_build_array('batch', c.id, c.user_id, c.status)`;
-export const RUN_ENTRY = `json_build_array('run', c.id, c.user_id, c.status)`;
 
 /** `counts` of the batch whose id is the column `idColumn`, from its job rows (index jobs_batch_id): never a counter that can drift. */
 export function batchCounts(idColumn: string): string {

@@ -1,19 +1,22 @@
 import { sql } from '../../database/sql.js';
 import { eventType, jobEventData, outboxCtes } from '../webhooks/outbox.js';
 import {
-  BATCH_ENTRY,
   batchEventData,
   chargeCredits,
   USAGE_MONTH,
   jobColumns,
-  jobEntry,
   mergedInput,
-  notifyChanges,
-  RUN_ENTRY,
   runEventData,
   transitionColumns,
 } from './queue.fragments.js';
-import { JOB_CANCEL_CHANNEL, JOBS_CHANNEL, type ClaimedJob, type JobRow, type JobStatus } from './queue.types.js';
+import {
+  JOB_CANCEL_CHANNEL,
+  JOB_CHANGES_CHANNEL,
+  JOBS_CHANNEL,
+  type ClaimedJob,
+  type JobRow,
+  type JobStatus,
+} from './queue.types.js';
 
 /**
  * Every statement that writes a job's status, its result, its usage record, a batch's or a
@@ -29,9 +32,8 @@ import { JOB_CANCEL_CHANNEL, JOBS_CHANNEL, type ClaimedJob, type JobRow, type Jo
  * - Where the previous status is not implied by the WHERE, a `target` CTE locks the rows
  *   (FOR UPDATE) and reads it: in a data-modifying statement every other part sees the snapshot
  *   from the statement's start, which a concurrent commit may have made stale.
- * - Every statement that changes jobs returns TransitionRows (the change feed's input) and
- *   NOTIFYs JOB_CHANGES_CHANNEL for other instances (creations excepted: no instance can hold a
- *   stale copy of a job that did not exist).
+ * - Every statement that changes jobs returns TransitionRows: the change feed's input (JobChanges
+ *   publishes them after the commit, here and, by NOTIFY_CHANGES, to the other instances).
  */
 
 /** What a transition statement returns per job: JobChanges turns it into a JobTransition. */
@@ -221,8 +223,7 @@ export const CLAIM = sql<ClaimedJob & TransitionRow>(
       WHERE id = ANY(ARRAY(SELECT id FROM head UNION ALL SELECT id FROM fair))
      RETURNING *),
    ${outboxCtes('claimed', eventType('job.started'), jobEventData('s'))}
-   SELECT ${transitionColumns('c', `'queued'`)}, c.input, c.attempts, c.max_attempts,
-          ${notifyChanges('claimed', jobEntry(`'queued'`))} AS notified
+   SELECT ${transitionColumns('c', `'queued'`)}, c.input, c.attempts, c.max_attempts
      FROM claimed c`,
   { prepare: true },
 );
@@ -253,7 +254,7 @@ export const COMPLETE = sql<TransitionRow>(
    result AS (
      INSERT INTO results (job_id, output) SELECT id, result_output FROM done ON CONFLICT (job_id) DO NOTHING),
    ${outboxCtes('done', eventType('job.completed'), `${jobEventData('s')} || jsonb_build_object('output', s.result_output)`)}
-   SELECT ${transitionColumns('d', `'running'`)}, ${notifyChanges('done', jobEntry(`'running'`))} AS notified
+   SELECT ${transitionColumns('d', `'running'`)}
      FROM done d`,
 );
 
@@ -303,12 +304,11 @@ export const COMPLETE_STEP = sql<TransitionRow & { run_completed: boolean }>(
    ${outboxCtes('run_update', `CASE WHEN s.status = 'completed' THEN ${eventType('pipeline.completed')} END`, runEventData('s'), 'run_outbox')},
    ended_run AS (SELECT * FROM run_update WHERE status = 'completed')
    SELECT ${transitionColumns('d', `'running'`)},
-          ${notifyChanges('done', jobEntry(`'running'`))} + ${notifyChanges('ended_run', RUN_ENTRY)} AS notified,
           (SELECT count(pg_notify('${JOBS_CHANNEL}', '')) FROM next_job) AS woken,
           EXISTS (SELECT 1 FROM ended_run) AS run_completed
      FROM done d
    UNION ALL
-   SELECT ${transitionColumns('n', 'NULL')}, 0, 0, false FROM next_job n`,
+   SELECT ${transitionColumns('n', 'NULL')}, 0, false FROM next_job n`,
 );
 
 /**
@@ -328,8 +328,7 @@ export const FAIL = sql<TransitionRow>(
       RETURNING *),
    ${outboxCtes('failed', FAILED_EVENT, jobEventData('s'))}
    SELECT ${transitionColumns('f', `'running'`)},
-          CASE WHEN f.status = 'queued' THEN pg_notify('${JOBS_CHANNEL}', '') END,
-          ${notifyChanges('failed', jobEntry(`'running'`))} AS notified
+          CASE WHEN f.status = 'queued' THEN pg_notify('${JOBS_CHANNEL}', '') END
      FROM failed f`,
 );
 
@@ -341,8 +340,7 @@ export const RELEASE = sql<TransitionRow>(
             locked_by = NULL, lease_expires_at = NULL, updated_at = now()
       WHERE id = ANY($2::uuid[]) AND locked_by = $1 AND status = 'running'
       RETURNING *)
-   SELECT ${transitionColumns('r', `'running'`)}, pg_notify('${JOBS_CHANNEL}', ''),
-          ${notifyChanges('released', jobEntry(`'running'`))} AS notified
+   SELECT ${transitionColumns('r', `'running'`)}, pg_notify('${JOBS_CHANNEL}', '')
      FROM released r`,
 );
 
@@ -369,8 +367,7 @@ export const SWEEP_EXPIRED = sql<TransitionRow>(
      RETURNING *),
    ${outboxCtes('swept', FAILED_EVENT, jobEventData('s'))}
    SELECT ${transitionColumns('s', `'running'`)},
-          CASE WHEN s.status = 'queued' THEN pg_notify('${JOBS_CHANNEL}', '') END,
-          ${notifyChanges('swept', jobEntry(`'running'`))} AS notified
+          CASE WHEN s.status = 'queued' THEN pg_notify('${JOBS_CHANNEL}', '') END
      FROM swept s`,
 );
 
@@ -413,8 +410,7 @@ export const CANCEL = sql<JobRow & TransitionRow>(
      RETURNING j.*, t.status AS from_status),
    ${outboxCtes('cancelled', eventType('job.cancelled'), jobEventData('s'))}
    SELECT ${jobColumns('c')}, c.from_status,
-          CASE WHEN c.from_status = 'running' THEN pg_notify('${JOB_CANCEL_CHANNEL}', c.id::text) END,
-          ${notifyChanges('cancelled', jobEntry('c.from_status'))} AS notified
+          CASE WHEN c.from_status = 'running' THEN pg_notify('${JOB_CANCEL_CHANNEL}', c.id::text) END
      FROM cancelled c`,
 );
 
@@ -439,8 +435,7 @@ export const RETRY = sql<JobRow & TransitionRow>(
             finished_at = NULL, updated_at = now()
        FROM target t WHERE j.id = t.id
      RETURNING j.*, t.status AS from_status)
-   SELECT ${jobColumns('r')}, r.from_status, pg_notify('${JOBS_CHANNEL}', ''),
-          ${notifyChanges('retried', jobEntry('c.from_status'))} AS notified
+   SELECT ${jobColumns('r')}, r.from_status, pg_notify('${JOBS_CHANNEL}', '')
      FROM retried r`,
 );
 
@@ -469,8 +464,7 @@ export const CANCEL_JOBS_OF = sql<TransitionRow>(
      RETURNING j.*, t.status AS from_status),
    ${outboxCtes('cancelled', eventType('job.cancelled'), jobEventData('s'))}
    SELECT ${transitionColumns('c', 'c.from_status')},
-          CASE WHEN c.from_status = 'running' THEN pg_notify('${JOB_CANCEL_CHANNEL}', c.id::text) END,
-          ${notifyChanges('cancelled', jobEntry('c.from_status'))} AS notified
+          CASE WHEN c.from_status = 'running' THEN pg_notify('${JOB_CANCEL_CHANNEL}', c.id::text) END
      FROM cancelled c`,
 );
 
@@ -506,7 +500,7 @@ export const FINISH_BATCHES = sql<ParentRow>(
         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.batch_id = b.id AND j.status IN ('queued', 'running'))
      RETURNING b.*),
    ${outboxCtes('finished', eventType('batch.completed'), batchEventData('s'))}
-   SELECT id, user_id, status, ${notifyChanges('finished', BATCH_ENTRY)} AS notified FROM finished`,
+   SELECT id, user_id, status FROM finished`,
 );
 
 // ---- pipeline runs -------------------------------------------------------------------------
@@ -541,7 +535,7 @@ export const STOP_RUNS = sql<ParentRow>(
         AND j.pipeline_run_id = r.id AND j.pipeline_step = r.current_step AND j.status IN ('failed', 'cancelled')
      RETURNING r.*),
    ${outboxCtes('stopped', `CASE WHEN s.status = 'failed' THEN ${eventType('pipeline.failed')} END`, runEventData('s'))}
-   SELECT id, user_id, status, ${notifyChanges('stopped', RUN_ENTRY)} AS notified FROM stopped`,
+   SELECT id, user_id, status FROM stopped`,
 );
 
 /**
@@ -560,5 +554,13 @@ export const CANCEL_RUN = sql<ParentRow>(
   `WITH run AS (
      UPDATE pipeline_jobs SET status = 'cancelled', finished_at = now(), updated_at = now()
       WHERE id = $1 AND user_id = $2 AND status = 'running' RETURNING id, user_id, status)
-   SELECT id, user_id, status, ${notifyChanges('run', RUN_ENTRY)} AS notified FROM run`,
+   SELECT id, user_id, status FROM run`,
+);
+
+// ---- the change feed -----------------------------------------------------------------------
+
+/** Sends each of `$1` (JSON payloads of changes, see JobChanges) to the other instances, in one statement. */
+export const NOTIFY_CHANGES = sql<{ sent: string }>(
+  'queue.notifyChanges',
+  `SELECT count(pg_notify('${JOB_CHANGES_CHANNEL}', payload)) AS sent FROM unnest($1::text[]) AS payload`,
 );
