@@ -4,6 +4,7 @@ import { RetentionOnlyCreatedAtIndex1764300000002 } from './1764300000002-Retent
 import { WebhookOutbox1764300000003 } from './1764300000003-WebhookOutbox.js';
 import { BatchAndPipelineSupport1764300000004 } from './1764300000004-BatchAndPipelineSupport.js';
 import { UsageMonthly1764300000005 } from './1764300000005-UsageMonthly.js';
+import { QueuedByUserIndex1764300000006 } from './1764300000006-QueuedByUserIndex.js';
 
 /** Every migration, in order. Listed explicitly so the same list works from `src` (tests) and `dist`. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   WebhookOutbox1764300000003,
   BatchAndPipelineSupport1764300000004,
   UsageMonthly1764300000005,
+  QueuedByUserIndex1764300000006,
 ];

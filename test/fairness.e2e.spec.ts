@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JobLifecycle } from '../src/modules/queue/job-lifecycle.service.js';
 import { createUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -109,5 +110,84 @@ describe('fair use of the queue', () => {
       body: { type: 'echo', input: {}, priority: 101 },
     });
     expect(proTooHigh.status).toBe(422);
+  });
+});
+
+/**
+ * The claim itself, with no worker running (ROLE=api): which jobs one claim takes when the head
+ * of the queue would pass someone's cap. Caps: free 2, pro 3.
+ */
+describe('the fair claim, user by user', () => {
+  let t: TestApp;
+  let lifecycle: JobLifecycle;
+
+  beforeAll(async () => {
+    t = await startTestApp({ ROLE: 'api', QUEUE_MAX_RUNNING_FREE: '2', QUEUE_MAX_RUNNING_PRO: '3' });
+    lifecycle = t.app.get(JobLifecycle);
+  });
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const queue = (userId: string, count: number, priority: number, status = 'queued') =>
+    t.db.pool.query(
+      `INSERT INTO jobs (user_id, type, input, priority, status, started_at, locked_by, lease_expires_at)
+       SELECT $1, 'echo', jsonb_build_object('n', n), $3, $4,
+              CASE WHEN $4 = 'running' THEN now() END, CASE WHEN $4 = 'running' THEN 'elsewhere' END,
+              CASE WHEN $4 = 'running' THEN now() + interval '1 hour' END
+         FROM generate_series(1, $2) n`,
+      [userId, count, priority, status],
+    );
+
+  const byUser = (claimed: Array<{ user_id: string }>): Record<string, number> => {
+    const counts: Record<string, number> = {};
+    for (const job of claimed) counts[job.user_id] = (counts[job.user_id] ?? 0) + 1;
+    return counts;
+  };
+
+  it('passes a capped user’s whole backlog, gives each other user no more than their room, best first', async () => {
+    const [capped, pro, free, idle] = await Promise.all([
+      createUser(t.db, { tier: 'pro' }),
+      createUser(t.db, { tier: 'pro' }),
+      createUser(t.db, { tier: 'free' }),
+      createUser(t.db, { tier: 'free' }),
+    ]);
+    await queue(capped.id, 3, 0, 'running'); // at the cap
+    await queue(capped.id, 2000, 100); // ahead of everyone
+    await queue(pro.id, 1, 0, 'running'); // one of three used
+    await queue(pro.id, 5, 50);
+    await queue(free.id, 5, 10);
+    await queue(idle.id, 1, -5);
+
+    const claimed = await lifecycle.claim('claim-test', 10, 60_000);
+    expect(byUser(claimed)).toEqual({ [pro.id]: 2, [free.id]: 2, [idle.id]: 1 });
+
+    // The next claim finds everyone at their cap: nothing, and nothing changed.
+    expect(await lifecycle.claim('claim-test', 10, 60_000)).toEqual([]);
+    const { rows } = await t.db.pool.query<{ user_id: string; n: number }>(
+      `SELECT user_id, count(*)::int AS n FROM jobs WHERE status = 'running' GROUP BY user_id`,
+    );
+    expect(Object.fromEntries(rows.map((r) => [r.user_id, r.n]))).toEqual({
+      [capped.id]: 3,
+      [pro.id]: 3,
+      [free.id]: 2,
+      [idle.id]: 1,
+    });
+    await t.db.pool.query(`DELETE FROM jobs`);
+  });
+
+  it('takes the head of the queue as it is, in priority order, when it passes nobody’s cap', async () => {
+    const [a, b] = await Promise.all([createUser(t.db, { tier: 'pro' }), createUser(t.db, { tier: 'pro' })]);
+    await queue(a.id, 2, 5);
+    await queue(b.id, 2, 7);
+    await queue(a.id, 2, 1);
+    const claimed = await lifecycle.claim('claim-test', 4, 60_000);
+    const priorities = await t.db.pool.query<{ priority: number }>(
+      `SELECT priority FROM jobs WHERE id = ANY($1::uuid[]) ORDER BY priority DESC`,
+      [claimed.map((j) => j.id)],
+    );
+    expect(priorities.rows.map((r) => r.priority)).toEqual([7, 7, 5, 5]);
+    await t.db.pool.query(`DELETE FROM jobs`);
   });
 });

@@ -183,9 +183,12 @@ describe('performance indexes serve the application’s queries', () => {
     expect(rows[0].users).toBe(USERS + 1);
   });
 
-  it('the worker’s claim uses idx_jobs_status (generic plan of the prepared statement)', async () => {
+  it('the worker’s claim uses idx_jobs_status, and jobs_queued_user when it goes user by user (generic plan)', async () => {
     const plan = await explaining.explain(() => worker.claim('worker-1', 10, 30_000));
     expect(indexesUsed(plan)).toContain('idx_jobs_status');
+    // The fair branch: a loose scan of the queued users and each one's best jobs, never the queue.
+    expect(indexesUsed(plan)).toContain('jobs_queued_user');
+    expect(indexesUsed(plan)).toContain('idx_jobs_user_status');
     expect(seqScans(plan)).toEqual([]);
   });
 

@@ -39,6 +39,7 @@ const ALL_MIGRATIONS = [
   'WebhookOutbox1764300000003',
   'BatchAndPipelineSupport1764300000004',
   'UsageMonthly1764300000005',
+  'QueuedByUserIndex1764300000006',
 ];
 
 function createdAtIndex(found: Array<{ name: string; definition: string }>): string | undefined {
@@ -84,6 +85,21 @@ describe('migrations', () => {
     expect(await runMigrations(db.url)).toEqual([]);
   });
 
+  it('down of the queued-by-user migration drops its index; up builds it again, partial on queued', async () => {
+    const definition = async (): Promise<string | undefined> =>
+      (
+        await db.pool
+          .query<{ d: string }>(`SELECT pg_get_indexdef('jobs_queued_user'::regclass) AS d`)
+          .catch(() => undefined)
+      )?.rows[0]?.d;
+    expect(await definition()).toMatch(/\(user_id, priority DESC, run_at\) WHERE \(status = 'queued'::text\)$/);
+    expect(await revertLastMigration(db.url)).toBe('QueuedByUserIndex1764300000006');
+    expect(await definition()).toBeUndefined();
+    expect(await runMigrations(db.url)).toEqual(['QueuedByUserIndex1764300000006']);
+    expect(await definition()).toContain('WHERE');
+    expect(await revertLastMigration(db.url)).toBe('QueuedByUserIndex1764300000006');
+  });
+
   it('down of the monthly usage migration drops its table; up fills it from the usage records', async () => {
     expect(await revertLastMigration(db.url)).toBe('UsageMonthly1764300000005');
     expect(await tables()).not.toContain('usage_monthly');
@@ -95,13 +111,14 @@ describe('migrations', () => {
        VALUES ($1, 'echo', 2, '2026-10-31T23:59:59Z'), ($1, 'echo', 3, '2026-11-01T00:00:00Z'), ($1, 'hash', 4, '2026-11-30T12:00:00Z')`,
       [rows[0].id],
     );
-    expect(await runMigrations(db.url)).toEqual(['UsageMonthly1764300000005']);
+    expect(await runMigrations(db.url)).toEqual(['UsageMonthly1764300000005', 'QueuedByUserIndex1764300000006']);
     const monthly = await db.pool.query(`SELECT month::text, credits::int FROM usage_monthly ORDER BY month`);
     expect(monthly.rows).toEqual([
       { month: '2026-10-01', credits: 2 },
       { month: '2026-11-01', credits: 7 },
     ]);
     await db.pool.query(`DELETE FROM users`);
+    expect(await revertLastMigration(db.url)).toBe('QueuedByUserIndex1764300000006');
     expect(await revertLastMigration(db.url)).toBe('UsageMonthly1764300000005');
   });
 

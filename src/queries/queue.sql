@@ -102,47 +102,51 @@ INSERT INTO usage_monthly AS m (user_id, month, credits)
      RETURNING credits;
 
 -- queue.claim (prepared)
-WITH busy AS (
-     SELECT r.user_id, r.running, (SELECT CASE u.tier WHEN 'enterprise' THEN $6::int WHEN 'pro' THEN $5::int
-      ELSE $4::int END FROM users u WHERE u.id = r.user_id) AS cap
-       FROM (SELECT user_id, count(*)::int AS running FROM jobs WHERE status = 'running' GROUP BY user_id) r),
-   -- No user can reach their cap in this claim (it takes no more than the smallest cap, and
-   -- every user already running jobs has room for all of it): the plain claim, the queue's head.
-   fast AS (SELECT $2 <= least($4::int, $5::int, $6::int)
-                   AND NOT EXISTS (SELECT 1 FROM busy WHERE running + $2 > cap) AS ok),
+WITH RECURSIVE
    head AS (
-     SELECT id FROM jobs
-      WHERE status = 'queued' AND run_at <= now() AND (SELECT ok FROM fast)
+     SELECT id, user_id FROM jobs
+      WHERE status = 'queued' AND run_at <= now()
       ORDER BY priority DESC, run_at
       LIMIT $2
       FOR UPDATE SKIP LOCKED),
-   -- Otherwise users at their cap are left out of the scan, and each user gets no more than
-   -- their cap has left (their rank in a window of twice the claim).
-   fair AS (
-     SELECT c.id FROM (
-       SELECT w.id, w.user_id, w.priority, w.run_at,
-              row_number() OVER (PARTITION BY w.user_id ORDER BY w.priority DESC, w.run_at) AS nth
-         FROM (SELECT id, user_id, priority, run_at FROM jobs
-                WHERE status = 'queued' AND run_at <= now() AND NOT (SELECT ok FROM fast)
-                  -- Written so the planner keeps walking idx_jobs_status: `<> ALL` is estimated from
-                  -- user_id's statistics (one user in the queue: no row expected) and `IS NULL` of a
-                  -- function at 0.5 %, and either made it sort the whole queue (5–10 ms a claim);
-                  -- `< 1` of an expression gets the default of a third.
-                  AND coalesce(array_position(ARRAY(SELECT user_id FROM busy WHERE running >= cap), user_id), 0) < 1
-                ORDER BY priority DESC, run_at
-                LIMIT $2 * 2
-                FOR UPDATE SKIP LOCKED) w) c
-       LEFT JOIN busy b ON b.user_id = c.user_id
-      WHERE coalesce(b.running, 0) + c.nth <= coalesce(b.cap, (SELECT CASE u.tier WHEN 'enterprise' THEN $6::int WHEN 'pro' THEN $5::int
-      ELSE $4::int END FROM users u WHERE u.id = c.user_id))
+   fast AS (
+     SELECT NOT EXISTS (
+       SELECT 1 FROM (SELECT user_id, count(*)::int AS taken FROM head GROUP BY user_id) h
+        WHERE h.taken + (SELECT count(*)::int FROM jobs r WHERE r.user_id = h.user_id AND r.status = 'running') > (SELECT CASE u.tier WHEN 'enterprise' THEN $6::int WHEN 'pro' THEN $5::int
+      ELSE $4::int END FROM users u WHERE u.id = h.user_id)) AS ok),
+   queued_users (user_id) AS (
+     (SELECT user_id FROM jobs WHERE status = 'queued' AND NOT (SELECT ok FROM fast) ORDER BY user_id LIMIT 1)
+     UNION ALL
+     SELECT (SELECT j.user_id FROM jobs j WHERE j.status = 'queued' AND j.user_id > q.user_id
+              ORDER BY j.user_id LIMIT 1)
+       FROM queued_users q WHERE q.user_id IS NOT NULL),
+   room AS (
+     SELECT q.user_id, (SELECT CASE u.tier WHEN 'enterprise' THEN $6::int WHEN 'pro' THEN $5::int
+      ELSE $4::int END FROM users u WHERE u.id = q.user_id) - (SELECT count(*)::int FROM jobs r WHERE r.user_id = q.user_id AND r.status = 'running') AS room
+       FROM queued_users q WHERE q.user_id IS NOT NULL),
+   candidates AS (
+     SELECT c.id FROM room, LATERAL (
+         SELECT id, priority, run_at FROM jobs
+          WHERE status = 'queued' AND user_id = room.user_id AND run_at <= now()
+          ORDER BY priority DESC, run_at
+          LIMIT least(room.room, $2)) c
+      WHERE room.room > 0
       ORDER BY c.priority DESC, c.run_at
-      LIMIT $2),
+      LIMIT $2 * 2),
+   -- Each user's candidates are within their room, so any of them may be taken; twice the claim
+   -- so that rows another worker holds can be skipped.
+   fair AS (
+     SELECT id FROM jobs
+      WHERE id = ANY(ARRAY(SELECT id FROM candidates)) AND status = 'queued'
+      ORDER BY priority DESC, run_at
+      LIMIT $2
+      FOR UPDATE SKIP LOCKED),
    claimed AS (
      UPDATE jobs
         SET status = 'running', attempts = attempts + 1, locked_by = $1,
             lease_expires_at = now() + make_interval(secs => $3::double precision / 1000),
             started_at = now(), updated_at = now()
-      WHERE id = ANY(ARRAY(SELECT id FROM head UNION ALL SELECT id FROM fair))
+      WHERE id = ANY(ARRAY(SELECT id FROM head WHERE (SELECT ok FROM fast) UNION ALL SELECT id FROM fair))
      RETURNING *),
    outbox_events AS (
       INSERT INTO webhook_events (user_id, type, data)
