@@ -259,7 +259,9 @@ describe('response cache when Redis fails', () => {
     const port = await freePort();
     let redis = await startRedis(port);
     servers.push(redis);
-    const t = await start({ REDIS_URL: `redis://127.0.0.1:${port}` });
+    // Without the in-process level, so that every lookup goes to Redis (that level keeps serving
+    // through an outage: see the next test).
+    const t = await start({ REDIS_URL: `redis://127.0.0.1:${port}`, CACHE_L1_TTL_MS: '0' });
     await untilRedisReady(t);
     const user = await createUser(t.db);
     const id = await createJob(t, user);
@@ -306,6 +308,31 @@ describe('response cache when Redis fails', () => {
     );
     expect((await getJob(t, user, id)).body.status).toBe('cancelled');
     expect(await closeWithin(t, 10_000)).toBe('closed');
+  });
+
+  it('serves the instance’s own copies through a Redis outage, and still drops them on a change', async () => {
+    const port = await freePort();
+    const redis = await startRedis(port);
+    servers.push(redis);
+    const t = await start({ REDIS_URL: `redis://127.0.0.1:${port}` });
+    await untilRedisReady(t);
+    const user = await createUser(t.db);
+    const id = await createJob(t, user);
+    await getJob(t, user, id);
+    expect((await getJob(t, user, id)).headers['x-cache']).toBe('HIT');
+
+    await stopRedis(redis);
+    const started = performance.now();
+    const during = await getJob(t, user, id);
+    expect(performance.now() - started).toBeLessThan(FAST_MS);
+    expect(during.headers['x-cache']).toBe('HIT');
+    expect(during.body.status).toBe('queued');
+    // The change is on the feed (PostgreSQL), not in Redis: the local copy goes at once.
+    expect((await t.request({ method: 'POST', url: `/api/v1/jobs/${id}/cancel`, key: user.key })).status).toBe(200);
+    const after = await getJob(t, user, id);
+    expect(after.headers['x-cache']).toBe('MISS');
+    expect(after.body.status).toBe('cancelled');
+    expect(t.app.get(CacheService).stats().levels.l1.hits).toBeGreaterThanOrEqual(2);
   });
 });
 

@@ -185,6 +185,30 @@ describe('rate limits across instances', () => {
   });
 });
 
+describe('rate limits far beyond any real tier', () => {
+  it('keeps the state in Redis when one request’s share of the minute is below the clock’s precision', async () => {
+    // 60,000 ms / 1e9 = 0.00006 ms: `now + interval` rounds to `now` at today's epoch, and the
+    // script used to SET … PX 0, an error, so every request fell back to the per-instance limiter.
+    const t = await start({ RATE_LIMIT_PER_MINUTE_FREE: '1000000000', REDIS_URL: inject('redisUrl') });
+    await untilRedisReady(t);
+    const user = await createUser(t.db);
+    const evalShaCalls = async (): Promise<number> => {
+      const client = createClient({ url: inject('redisUrl') });
+      await client.connect();
+      try {
+        return Number(/cmdstat_evalsha:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
+      } finally {
+        client.destroy();
+      }
+    };
+    const before = await evalShaCalls();
+    for (let i = 0; i < 3; i += 1) expect((await me(t, user)).status).toBe(200);
+    // Each request ran the script in Redis, and none failed over to the per-instance limiter.
+    expect((await evalShaCalls()) - before).toBeGreaterThanOrEqual(3);
+    expect(t.logs.filter((l) => l.context === 'Redis' && l.level !== 'info')).toEqual([]);
+  });
+});
+
 describe('rate limits when Redis fails', () => {
   it('answers every request quickly while Redis is down, limits per instance, and uses Redis again when it is back', async () => {
     const port = await freePort();

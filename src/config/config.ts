@@ -61,7 +61,7 @@ export class AppConfig {
   };
   readonly redisUrl: string | undefined;
   /** The response cache: the largest value it stores (JSON bytes), and the entries of the in-memory store (no REDIS_URL). */
-  readonly cache: { maxValueBytes: number; memoryMaxEntries: number };
+  readonly cache: { maxValueBytes: number; memoryMaxEntries: number; l1TtlMs: number; l1MaxEntries: number };
   readonly adminApiKey: string | undefined;
   readonly logLevel: EnvSchema['LOG_LEVEL'];
   readonly shutdown: { drainMs: number; timeoutMs: number };
@@ -126,7 +126,12 @@ export class AppConfig {
       embedded: { dataDir: env.EMBEDDED_PG_DATA_DIR, port: env.EMBEDDED_PG_PORT },
     };
     this.redisUrl = env.REDIS_URL;
-    this.cache = { maxValueBytes: env.CACHE_MAX_VALUE_BYTES, memoryMaxEntries: env.CACHE_MEMORY_MAX_ENTRIES };
+    this.cache = {
+      maxValueBytes: env.CACHE_MAX_VALUE_BYTES,
+      memoryMaxEntries: env.CACHE_MEMORY_MAX_ENTRIES,
+      l1TtlMs: env.CACHE_L1_TTL_MS,
+      l1MaxEntries: env.CACHE_L1_MAX_ENTRIES,
+    };
     this.adminApiKey = env.ADMIN_API_KEY;
     this.logLevel = env.LOG_LEVEL;
     this.shutdown = { drainMs: env.SHUTDOWN_DRAIN_MS, timeoutMs: env.SHUTDOWN_TIMEOUT_MS };

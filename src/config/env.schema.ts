@@ -95,6 +95,19 @@ export class EnvSchema {
   @Min(1)
   CACHE_MEMORY_MAX_ENTRIES = 10_000;
 
+  /** With Redis: how long each instance keeps its own copy of a cached response (ms; 0 = no local level). Invalidated like Redis. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(3_600_000)
+  CACHE_L1_TTL_MS = 5_000;
+
+  /** With Redis: entries of each instance's own copy; the oldest goes first. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  CACHE_L1_MAX_ENTRIES = 10_000;
+
   @IsOptional()
   @IsString()
   @MinLength(32)

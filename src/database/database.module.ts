@@ -47,10 +47,9 @@ class SlowQueryLogger implements TypeOrmLogger {
           connectionTimeoutMillis: 5000,
           idleTimeoutMillis: 30_000,
           application_name: `conveyor-${config.role}`,
-          // Prepared statements (the claim, the key lookup) run their generic plan from the first
-          // execution, the plan test/indexes.int.spec.ts proves, instead of PostgreSQL re-planning
-          // the large claim statement for custom plans (a 20k-job drain: 525 → 636 jobs/s, one run).
-          options: '-c plan_cache_mode=force_generic_plan',
+          // No `plan_cache_mode=force_generic_plan` here: it applies to every parameterised
+          // statement, not only the prepared ones, and the list queries' `($n IS NULL OR …)`
+          // filters need a plan made for their values (a generic one read 1M rows: 95 ms a page).
         },
       }),
     }),

@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { of, tap, type Observable } from 'rxjs';
 import { CACHED_ENDPOINT } from './cache-keys.js';
-import { CacheService } from './cache.service.js';
+import { CacheService, type Lookup } from './cache.service.js';
 import type { CachedEndpointOptions } from './cached-endpoint.decorator.js';
 
 /** Serves `@CachedEndpoint` handlers from the cache, and stores what they return. */
@@ -30,7 +30,10 @@ export class CacheInterceptor implements NestInterceptor {
     ].join(':');
     // Taken before the handler reads: an invalidation from now on keeps this response out of the cache.
     const token = this.cache.begin();
-    const found = await this.cache.lookup(key);
+    // `Cache-Control: no-cache` (RFC 9111 §5.2.1.4): the client wants the database's answer; it
+    // still refreshes the cache.
+    const fresh = /\bno-cache\b/i.test(request.headers['cache-control'] ?? '');
+    const found: Lookup = fresh ? { hit: false } : await this.cache.lookup(key);
     if (found.hit) {
       void reply.header('x-cache', 'HIT');
       return of(found.value);

@@ -71,3 +71,83 @@ describe('CacheService', () => {
     expect(cache.stats()).toMatchObject({ misses: 1, sets: 0 });
   });
 });
+
+/** Stands in for Redis (kind 'redis', so the local level is on) and counts the reads that reach it. */
+class CountingStore extends MemoryCacheStore {
+  override readonly kind = 'redis' as unknown as 'memory';
+  gets = 0;
+  /** When set, the next get waits for this before answering. */
+  gate: Promise<void> | undefined;
+  constructor() {
+    super(100);
+  }
+  override async get(key: string): Promise<string | undefined> {
+    this.gets += 1;
+    const answer = await super.get(key);
+    if (this.gate) await this.gate;
+    return answer;
+  }
+}
+
+describe('CacheService, the local level in front of Redis', () => {
+  const withRedis = (env: Record<string, string> = {}) => {
+    const store = new CountingStore();
+    return { store, cache: new CacheService(store, loadConfig(env)) };
+  };
+
+  it('answers repeated lookups from this process, and forgets the key the moment it is invalidated', async () => {
+    const { store, cache } = withRedis();
+    await cache.put('job:u:1', { status: 'queued' }, 10_000, cache.begin());
+    for (let i = 0; i < 3; i += 1) {
+      expect(await cache.lookup('job:u:1')).toEqual({ hit: true, value: { status: 'queued' } });
+    }
+    expect(store.gets).toBe(0);
+    cache.invalidate(['job:u:1']);
+    expect(await cache.lookup('job:u:1')).toEqual({ hit: false });
+    expect(cache.stats().levels).toEqual({
+      l1: { enabled: true, hits: 3, entries: 0 },
+      store: { hits: 0, misses: 0 },
+    });
+  });
+
+  it('keeps a copy read from Redis, unless the key was invalidated while Redis answered', async () => {
+    const { store, cache } = withRedis();
+    await store.set('job:u:1', '{"status":"queued"}', 10_000);
+    let open: () => void = () => undefined;
+    store.gate = new Promise((resolve) => (open = resolve));
+    const pending = cache.lookup('job:u:1');
+    await new Promise((resolve) => setImmediate(resolve));
+    cache.invalidate(['job:u:1']);
+    open();
+    store.gate = undefined;
+    // The answer was read before the invalidation: served to that one request, not kept.
+    expect(await pending).toEqual({ hit: true, value: { status: 'queued' } });
+    await store.set('job:u:1', '{"status":"cancelled"}', 10_000);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await cache.lookup('job:u:1')).toEqual({ hit: true, value: { status: 'cancelled' } });
+    const before = store.gets;
+    expect(await cache.lookup('job:u:1')).toEqual({ hit: true, value: { status: 'cancelled' } });
+    expect(store.gets).toBe(before); // now from the local copy
+  });
+
+  it('keeps a local copy no longer than CACHE_L1_TTL_MS, and never lets a response change it', async () => {
+    const { store, cache } = withRedis({ CACHE_L1_TTL_MS: '30' });
+    await cache.put('job:u:1', { status: 'queued', tags: ['a'] }, 10_000, cache.begin());
+    const first = await cache.lookup('job:u:1');
+    expect(store.gets).toBe(0);
+    expect(() => {
+      if (first.hit) (first.value as { tags: string[] }).tags.push('b');
+    }).toThrow(TypeError);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await cache.lookup('job:u:1')).toEqual({ hit: true, value: { status: 'queued', tags: ['a'] } });
+    expect(store.gets).toBe(1);
+  });
+
+  it('has no local level with the memory store or CACHE_L1_TTL_MS=0', async () => {
+    expect(cacheOn(new MemoryCacheStore(10)).stats().levels.l1.enabled).toBe(false);
+    const { store, cache } = withRedis({ CACHE_L1_TTL_MS: '0' });
+    await cache.put('k', { a: 1 }, 10_000, cache.begin());
+    await cache.lookup('k');
+    expect(store.gets).toBe(1);
+  });
+});

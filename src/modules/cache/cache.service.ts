@@ -16,6 +16,8 @@ export interface CacheStats {
   errors: number;
   sets: number;
   invalidations: number;
+  /** Per level: the in-process copy (only in front of Redis), then the store. */
+  levels: { l1: { enabled: boolean; hits: number; entries: number }; store: { hits: number; misses: number } };
 }
 
 export type Lookup = { hit: true; value: unknown } | { hit: false };
@@ -26,6 +28,62 @@ const MAX_REMEMBERED_INVALIDATIONS = 10_000;
 const MAX_STALE_KEYS = 10_000;
 /** Until an endpoint sets a longer TTL, the longest a stale entry could live. */
 const DEFAULT_MAX_TTL_MS = 60_000;
+
+/**
+ * The in-process level in front of Redis: parsed values (frozen, shared by every response that
+ * hits them), each for at most its entry's TTL and CACHE_L1_TTL_MS, the oldest dropped beyond
+ * CACHE_L1_MAX_ENTRIES. It is kept exactly as fresh as Redis by the same invalidations: this
+ * instance's changes synchronously after commit, every other instance's from the change feed
+ * (NOTIFY), and while the feed is down the whole cache is bypassed and this level emptied.
+ */
+class LocalLevel {
+  private readonly entries = new Map<string, { value: unknown; expiresAt: number }>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxEntries: number,
+  ) {}
+
+  get enabled(): boolean {
+    return this.ttlMs > 0 && this.maxEntries > 0;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(key: string): { value: unknown } | undefined {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt > Date.now()) return entry;
+    this.entries.delete(key);
+    return undefined;
+  }
+
+  set(key: string, value: unknown, ttlMs: number): void {
+    if (!this.enabled) return;
+    this.entries.delete(key);
+    this.entries.set(key, { value: deepFreeze(value), expiresAt: Date.now() + Math.min(ttlMs, this.ttlMs) });
+    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  delete(key: string): void {
+    this.entries.delete(key);
+  }
+
+  deletePrefix(prefix: string): void {
+    for (const key of [...this.entries.keys()]) if (key.startsWith(prefix)) this.entries.delete(key);
+  }
+}
+
+/** Values of the local level are shared by concurrent responses: nothing may change them. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
 
 export const CACHE_STORE = Symbol('CACHE_STORE');
 
@@ -45,7 +103,8 @@ export const CACHE_STORE = Symbol('CACHE_STORE');
 export class CacheService {
   private readonly logger = new Logger('Cache');
   private readonly started = new Date();
-  private readonly counts = { hits: 0, misses: 0, bypassed: 0, errors: 0, sets: 0, invalidations: 0 };
+  private readonly counts = { hits: 0, misses: 0, bypassed: 0, errors: 0, sets: 0, invalidations: 0, l1Hits: 0 };
+  private readonly l1: LocalLevel;
   private sequence = 0;
   /** key → the sequence number of its last invalidation. */
   private readonly invalidatedAt = new Map<string, number>();
@@ -61,7 +120,13 @@ export class CacheService {
   constructor(
     @Inject(CACHE_STORE) private readonly store: CacheStore,
     private readonly config: AppConfig,
-  ) {}
+  ) {
+    // A memory store is already in this process: a second copy would only cost memory.
+    this.l1 = new LocalLevel(
+      store.kind === 'redis' ? config.cache.l1TtlMs : 0,
+      store.kind === 'redis' ? config.cache.l1MaxEntries : 0,
+    );
+  }
 
   /** The largest value, as JSON, the cache stores. */
   get maxValueBytes(): number {
@@ -74,10 +139,22 @@ export class CacheService {
   }
 
   async lookup(key: string): Promise<Lookup> {
-    if (this.suspended || !this.store.ready || this.pendingDeletes.has(key) || this.untrusted(key)) {
+    if (this.suspended) {
       this.counts.bypassed += 1;
       return { hit: false };
     }
+    // Invalidations delete from this level synchronously, so what it holds is never older than one.
+    const local = this.l1.get(key);
+    if (local) {
+      this.counts.hits += 1;
+      this.counts.l1Hits += 1;
+      return { hit: true, value: local.value };
+    }
+    if (!this.store.ready || this.pendingDeletes.has(key) || this.untrusted(key)) {
+      this.counts.bypassed += 1;
+      return { hit: false };
+    }
+    const token = this.sequence;
     try {
       const text = await this.store.get(key);
       if (text === undefined) {
@@ -85,7 +162,10 @@ export class CacheService {
         return { hit: false };
       }
       this.counts.hits += 1;
-      return { hit: true, value: JSON.parse(text) };
+      const value: unknown = JSON.parse(text);
+      // Kept locally only if no invalidation of the key came while Redis answered.
+      if (this.writable(key, token)) this.l1.set(key, value, this.config.cache.l1TtlMs);
+      return { hit: true, value };
     } catch (error) {
       this.failed(error, 'get');
       this.counts.bypassed += 1;
@@ -98,19 +178,26 @@ export class CacheService {
    * than CACHE_MAX_VALUE_BYTES. Resolves when done; never rejects.
    */
   async put(key: string, value: unknown, ttlMs: number, token: number): Promise<void> {
-    if (this.suspended || token < this.floor || (this.invalidatedAt.get(key) ?? -1) > token || !this.store.ready)
-      return;
+    if (!this.writable(key, token) || !this.store.ready) return;
     const text = JSON.stringify(value);
     if (Buffer.byteLength(text) > this.maxValueBytes) return;
     this.maxTtlMs = Math.max(this.maxTtlMs, ttlMs);
     try {
       await this.store.set(key, text, ttlMs);
       this.counts.sets += 1;
+      // Checked again: an invalidation may have come while Redis stored it (then Redis's copy is
+      // deleted by it, or refused by the next lookup as pending).
+      if (this.writable(key, token)) this.l1.set(key, value, ttlMs);
       // Fresh (begun after the key's last invalidation), so it replaced any stale copy.
       this.staleUntil.delete(key);
     } catch (error) {
       this.failed(error, 'set');
     }
+  }
+
+  /** Not suspended, and no invalidation of `key` since `token` was taken. */
+  private writable(key: string, token: number): boolean {
+    return !this.suspended && token >= this.floor && (this.invalidatedAt.get(key) ?? -1) <= token;
   }
 
   private untrusted(key: string): boolean {
@@ -126,20 +213,15 @@ export class CacheService {
   /**
    * Drops the keys: effective for this instance's lookups at once, in the store when its delete
    * lands. Synchronous on purpose: called from the change feed right after a commit, before the
-   * change is acknowledged to the client.
+   * change is acknowledged to the client. Other instances' changes come here too (from NOTIFY),
+   * and each instance deletes from Redis itself: its DEL goes ahead of its own next GET on the
+   * same connection, so it cannot read (and keep locally) a copy the originating instance's DEL
+   * has not reached yet.
    */
   invalidate(keys: string[]): void {
     if (keys.length === 0) return;
-    this.sequence += 1;
-    if (this.invalidatedAt.size + keys.length > MAX_REMEMBERED_INVALIDATIONS) {
-      this.invalidatedAt.clear();
-      this.floor = this.sequence;
-    }
-    for (const key of keys) {
-      this.invalidatedAt.set(key, this.sequence);
-      this.pendingDeletes.set(key, (this.pendingDeletes.get(key) ?? 0) + 1);
-    }
-    this.counts.invalidations += keys.length;
+    this.forget(keys);
+    for (const key of keys) this.pendingDeletes.set(key, (this.pendingDeletes.get(key) ?? 0) + 1);
     void this.store
       .del(keys)
       .catch((error: unknown) => {
@@ -159,6 +241,19 @@ export class CacheService {
       });
   }
 
+  private forget(keys: string[]): void {
+    this.sequence += 1;
+    if (this.invalidatedAt.size + keys.length > MAX_REMEMBERED_INVALIDATIONS) {
+      this.invalidatedAt.clear();
+      this.floor = this.sequence;
+    }
+    for (const key of keys) {
+      this.invalidatedAt.set(key, this.sequence);
+      this.l1.delete(key);
+    }
+    this.counts.invalidations += keys.length;
+  }
+
   /**
    * While the change feed is down (LISTEN connection lost), invalidations by other instances may be
    * missed: the cache is bypassed, as the auth cache is. When it is back, no write-back begun
@@ -168,6 +263,7 @@ export class CacheService {
     if (this.suspended && !suspended) {
       this.floor = ++this.sequence;
       this.invalidatedAt.clear();
+      this.l1.deletePrefix('');
       if (this.store.kind === 'memory')
         void this.store.delPrefix('').catch((error: unknown) => this.failed(error, 'clear'));
     }
@@ -183,12 +279,13 @@ export class CacheService {
   }
 
   async write(key: string, value: unknown, ttlMs: number): Promise<void> {
+    this.forget([key]);
     await this.store.set(key, JSON.stringify(value), ttlMs);
     this.counts.sets += 1;
   }
 
   async remove(key: string): Promise<boolean> {
-    this.invalidatedAt.set(key, ++this.sequence);
+    this.forget([key]);
     return (await this.store.del([key])) > 0;
   }
 
@@ -196,6 +293,7 @@ export class CacheService {
     // Refuse every write-back begun before: any of them may be under the prefix.
     this.floor = ++this.sequence;
     this.invalidatedAt.clear();
+    this.l1.deletePrefix(prefix);
     return this.store.delPrefix(prefix);
   }
 
@@ -211,12 +309,21 @@ export class CacheService {
   }
 
   stats(): CacheStats {
-    const { hits, misses } = this.counts;
+    const { hits, misses, bypassed, errors, sets, invalidations, l1Hits } = this.counts;
     return {
       since: this.started.toISOString(),
       store: this.store.kind,
-      ...this.counts,
+      hits,
+      misses,
       hitRate: hits + misses === 0 ? 0 : Math.round((hits / (hits + misses)) * 10_000) / 10_000,
+      bypassed,
+      errors,
+      sets,
+      invalidations,
+      levels: {
+        l1: { enabled: this.l1.enabled, hits: l1Hits, entries: this.l1.size },
+        store: { hits: hits - l1Hits, misses },
+      },
     };
   }
 

@@ -302,13 +302,17 @@ export class JobLifecycle {
     if (!row) return undefined;
     this.publish([row]);
     await this.afterEnded([row]);
+    await this.announce();
     return row;
   }
 
   /** A user's retry of a failed or cancelled job; undefined when it is not theirs, not retryable, or its batch or run ended. */
   async retry(userId: string, id: string): Promise<JobRow | undefined> {
     const [row] = await this.db.query(Q.RETRY, [id, userId]);
-    if (row) this.publish([row]);
+    if (row) {
+      this.publish([row]);
+      await this.announce();
+    }
     return row;
   }
 
@@ -321,6 +325,7 @@ export class JobLifecycle {
     if (!cancelled) return false;
     this.publish(cancelled);
     await this.settle(() => this.finishBatches([id]), { batchId: id });
+    await this.announce();
     return true;
   }
 
@@ -334,6 +339,7 @@ export class JobLifecycle {
     if (!result) return false;
     this.publish(result.jobs);
     this.changes.publish([runChange(result.run)]);
+    await this.announce();
     return true;
   }
 
@@ -355,6 +361,15 @@ export class JobLifecycle {
     } catch (error) {
       this.logger.warn({ err: error, ...context }, 'could not end a batch or run after a job ended; the sweeper will');
     }
+  }
+
+  /**
+   * A change a client made (cancel, retry) goes to the other instances before the API answers, not
+   * up to 10 ms later with the workers' changes: their caches drop their copies before the client
+   * can ask one of them again (read your writes on any instance).
+   */
+  private announce(): Promise<void> {
+    return this.changes.flush();
   }
 
   private publish(rows: TransitionRow[]): void {

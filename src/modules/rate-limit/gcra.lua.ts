@@ -22,7 +22,9 @@ if allowAt - now > epsilon then
   local remaining = math.max(0, math.floor((period - (tat - now)) / interval + epsilon))
   return {0, remaining, math.ceil(allowAt - now), math.ceil(tat - now)}
 end
-local resetMs = math.ceil(nextTat - now)
+-- At least 1: with a limit so high that one request's share of the period is below the clock's
+-- precision (about 0.2 us at today's epoch in ms), nextTat - now rounds to 0, and SET PX 0 is an error.
+local resetMs = math.max(1, math.ceil(nextTat - now))
 redis.call('SET', KEYS[1], string.format('%.6f', nextTat), 'PX', resetMs)
 local remaining = math.max(0, math.floor((period - (nextTat - now)) / interval + epsilon))
 return {1, remaining, 0, resetMs}

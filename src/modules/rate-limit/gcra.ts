@@ -49,7 +49,8 @@ export function gcra(
       allowed: true,
       remaining: Math.max(0, Math.floor((periodMs - (next - now)) / interval + EPSILON)),
       retryAfterMs: 0,
-      resetMs: Math.ceil(next - now),
+      // At least 1 ms, like the Lua script (which needs it for SET PX).
+      resetMs: Math.max(1, Math.ceil(next - now)),
     },
   };
 }

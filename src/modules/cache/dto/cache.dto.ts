@@ -42,6 +42,23 @@ export class CacheHealthDto {
     number | null;
 }
 
+export class CacheLocalLevelStatsDto {
+  @ApiProperty({ description: 'false with the memory store (it is already in this process) or CACHE_L1_TTL_MS=0' })
+  enabled: boolean;
+  @ApiProperty({ example: 800, description: 'Lookups answered from this process’s own copy' }) hits: number;
+  @ApiProperty({ example: 120 }) entries: number;
+}
+
+export class CacheStoreLevelStatsDto {
+  @ApiProperty({ example: 100, description: 'Lookups answered by the store (Redis or memory)' }) hits: number;
+  @ApiProperty({ example: 100 }) misses: number;
+}
+
+export class CacheLevelsStatsDto {
+  @ApiProperty({ type: CacheLocalLevelStatsDto }) l1: CacheLocalLevelStatsDto;
+  @ApiProperty({ type: CacheStoreLevelStatsDto }) store: CacheStoreLevelStatsDto;
+}
+
 export class CacheStatsDto {
   @ApiProperty({ format: 'date-time', description: 'When the counters started (this process’s start)' })
   since: string;
@@ -55,6 +72,8 @@ export class CacheStatsDto {
   @ApiProperty({ example: 100 }) sets: number;
   @ApiProperty({ example: 250, description: 'Keys invalidated by changes (this instance’s and others’)' })
   invalidations: number;
+  @ApiProperty({ type: CacheLevelsStatsDto, description: 'hits is l1.hits + store.hits' })
+  levels: CacheLevelsStatsDto;
 }
 
 export class DeletedCountDto {
