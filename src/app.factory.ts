@@ -11,7 +11,7 @@ import { requestId } from './common/http/request-id.js';
 import { SECURITY_HEADERS } from './common/http/security-headers.js';
 import { createValidationPipe } from './common/http/validation.js';
 import { LifecycleState } from './common/lifecycle/lifecycle.state.js';
-import { loggableUrl } from './common/logging/logger.js';
+import { createAccessLogger, loggableUrl } from './common/logging/logger.js';
 import { PinoNestLogger } from './common/logging/nest-logger.js';
 import type { AppConfig } from './config/config.js';
 import { setupSwagger } from './modules/docs/swagger.js';
@@ -68,18 +68,25 @@ export async function createApp(
   });
 
   const fastify = app.getHttpAdapter().getInstance();
-  fastify.addHook('onRequest', async (request, reply) => {
+  // Hooks on every request take Fastify's callback form: an async hook costs a promise each.
+  fastify.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    // Responses of the API are per user and may hold secrets (a new key, a webhook secret): no
+    // cache may keep them. Problem documents outside the prefix get the same header from ProblemFilter.
+    if (request.url.startsWith(API_ROUTES)) reply.header('cache-control', 'no-store');
     if (lifecycle.closing) {
       reply.header('connection', 'close');
-      throw new DomainError('SERVICE_UNAVAILABLE', 'This instance is shutting down; send the request again', {
-        headers: { 'Retry-After': '1' },
-      });
+      return done(
+        new DomainError('SERVICE_UNAVAILABLE', 'This instance is shutting down; send the request again', {
+          headers: { 'Retry-After': '1' },
+        }),
+      );
     }
     // ROLE=worker listens only for its probes; the API belongs to api/all pods.
     if (!config.runsApi && !WORKER_ROUTES.test(request.url)) {
-      throw new DomainError('NOT_FOUND', `ROLE=${config.role} serves only /${API_PREFIX}/health`);
+      return done(new DomainError('NOT_FOUND', `ROLE=${config.role} serves only /${API_PREFIX}/health`));
     }
+    done();
   });
   // Before any recursive walk (validation pipe, Ajv, JSON.stringify) and before PostgreSQL: one
   // iterative scan refuses strings the database cannot store (NUL, lone UTF-16 surrogates: 400) and
@@ -87,31 +94,32 @@ export async function createApp(
   // in the batches module. A JSON batch's items count their levels from themselves, like an NDJSON
   // line or a POST /jobs body, so the same item is accepted in either form.
   const maxDepth = config.limits.jsonMaxDepth;
-  fastify.addHook('preValidation', async (request) => {
+  fastify.addHook('preValidation', (request, _reply, done) => {
     const batch = request.routeOptions.url === BATCHES_ROUTE && request.method === 'POST';
     const problem =
       scanJson(request.query, { maxDepth, prefix: 'query' }) ??
       (request.body instanceof Readable ? undefined : scanJson(request.body, { maxDepth, topLevel: batch ? -1 : 1 }));
-    if (problem) throw jsonProblemError(problem, maxDepth);
+    done(problem ? jsonProblemError(problem, maxDepth) : undefined);
   });
-  fastify.addHook('onResponse', async (request, reply) => {
-    request.log.info(
-      {
-        method: request.method,
-        url: loggableUrl(request.url),
-        statusCode: reply.statusCode,
-        durationMs: Math.round(reply.elapsedTime * 10) / 10,
-        userId: request.principal?.userId,
-      },
-      'request completed',
-    );
+  const access = createAccessLogger(logger);
+  const logRequests = access.isLevelEnabled('info');
+  fastify.addHook('onResponse', (request, reply, done) => {
+    if (logRequests) {
+      access.info(
+        {
+          requestId: request.id,
+          method: request.method,
+          url: loggableUrl(request.url),
+          statusCode: reply.statusCode,
+          durationMs: Math.round(reply.elapsedTime * 10) / 10,
+          userId: request.principal?.userId,
+        },
+        'request completed',
+      );
+    }
+    done();
   });
 
-  // Responses of the API are per user and may hold secrets (a new key, a webhook secret): no cache
-  // may keep them. Problem documents outside the prefix get the same header from ProblemFilter.
-  fastify.addHook('onRequest', async (request, reply) => {
-    if (request.url.startsWith(API_ROUTES)) reply.header('cache-control', 'no-store');
-  });
   // nosniff, Referrer-Policy, a CSP for an API (the docs page has its own, see setupSwagger), …
   app.useSecurityHeaders(SECURITY_HEADERS);
   app.setGlobalPrefix(API_PREFIX);

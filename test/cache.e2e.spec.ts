@@ -192,18 +192,20 @@ describe.each([
     await waitForStatus(t, user.key, runUrl, ['completed'], { timeout: 4000 });
   });
 
-  it('caches the job type catalog per user', async () => {
+  it.each(['/api/v1/job-types', '/api/v1/webhooks/event-types'])('caches the catalog %s per user', async (url) => {
     const t = await start(env());
     if (withRedis) await untilRedisReady(t);
     const user = await createUser(t.db);
-    const first = await t.request({ method: 'GET', url: '/api/v1/job-types', key: user.key });
-    const second = await t.request({ method: 'GET', url: '/api/v1/job-types', key: user.key });
+    const first = await t.request({ method: 'GET', url, key: user.key });
+    const second = await t.request({ method: 'GET', url, key: user.key });
     expect([first.headers['x-cache'], second.headers['x-cache']]).toEqual(['MISS', 'HIT']);
     expect(second.body).toEqual(first.body);
     const other = await createUser(t.db);
-    expect((await t.request({ method: 'GET', url: '/api/v1/job-types', key: other.key })).headers['x-cache']).toBe(
-      'MISS',
-    );
+    expect((await t.request({ method: 'GET', url, key: other.key })).headers['x-cache']).toBe('MISS');
+    // Cache-Control: no-cache asks for the source.
+    const fresh = await t.request({ method: 'GET', url, key: user.key, headers: { 'cache-control': 'no-cache' } });
+    expect(fresh.headers['x-cache']).toBe('MISS');
+    expect(fresh.body).toEqual(first.body);
   });
 
   it('invalidates another instance’s copy when a job changes (NOTIFY)', async () => {

@@ -121,3 +121,23 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     destination,
   );
 }
+
+/**
+ * The one line per request, written without createLogger's redaction (its paths, patterns and
+ * field scrub ran on every call: 10 % of a cached read's CPU in a profile). Safe because every
+ * field is built from a value that cannot carry a secret: the method (an HTTP token), the URL
+ * through {@link loggableUrl} (query values censored, key patterns scrubbed), the status, the
+ * duration, the user id and the request id (a UUID, or the client's if short and plain). Same
+ * destination and level as `logger`, so lines never interleave and tests capture them alike.
+ */
+export function createAccessLogger(logger: Logger): Logger {
+  return pino(
+    {
+      level: logger.level,
+      base: { service: 'conveyor' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    (logger as unknown as Record<symbol, pino.DestinationStream>)[pino.symbols.streamSym],
+  );
+}

@@ -16,7 +16,7 @@ import type { Principal } from '../../common/auth/principal.js';
 import { ApiProblems } from '../../common/http/api-problems.decorator.js';
 import { sendStream } from '../../common/http/stream-reply.js';
 import { UuidParam } from '../../common/http/validation.js';
-import { CachedEndpoint } from '../cache/cached-endpoint.decorator.js';
+import { CachedEndpoint } from '../../common/cache/cached-endpoint.decorator.js';
 import { pageSchema, type Page } from '../../common/pagination/pagination.js';
 import { RATE_COSTS, RateCost } from '../rate-limit/rate-cost.decorator.js';
 import { BatchesService } from './batches.service.js';

@@ -11,6 +11,3 @@ export const cacheKeys = {
 
 /** What the admin API accepts as a key or a prefix: plain characters, no glob, at most 100 (Fastify’s path parameter limit). */
 export const CACHE_KEY_PATTERN = /^[A-Za-z0-9:._-]{1,100}$/;
-
-/** Metadata of `@CachedEndpoint`, read by CacheInterceptor. */
-export const CACHED_ENDPOINT = 'conveyor:cached-endpoint';

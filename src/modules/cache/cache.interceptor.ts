@@ -2,9 +2,8 @@ import { Injectable, type CallHandler, type ExecutionContext, type NestIntercept
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { of, tap, type Observable } from 'rxjs';
-import { CACHED_ENDPOINT } from './cache-keys.js';
 import { CacheService, type Lookup } from './cache.service.js';
-import type { CachedEndpointOptions } from './cached-endpoint.decorator.js';
+import { CACHED_ENDPOINT, type CachedEndpointOptions } from '../../common/cache/cached-endpoint.decorator.js';
 
 /** Serves `@CachedEndpoint` handlers from the cache, and stores what they return. */
 @Injectable()
@@ -14,11 +13,23 @@ export class CacheInterceptor implements NestInterceptor {
     private readonly reflector: Reflector,
   ) {}
 
-  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
+  /** Global: synchronous (no promise) for the routes it leaves alone. */
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> | Promise<Observable<unknown>> {
     const options = this.reflector.get<CachedEndpointOptions | undefined>(CACHED_ENDPOINT, context.getHandler());
+    if (!options) return next.handle();
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     const userId = request.principal?.userId;
-    if (!options || !userId || request.url.includes('?')) return next.handle();
+    if (!userId || request.url.includes('?')) return next.handle();
+    return this.cached(context, next, options, request, userId);
+  }
+
+  private async cached(
+    context: ExecutionContext,
+    next: CallHandler,
+    options: CachedEndpointOptions,
+    request: FastifyRequest,
+    userId: string,
+  ): Promise<Observable<unknown>> {
     const reply = context.switchToHttp().getResponse<FastifyReply>();
     const params = (request.params ?? {}) as Record<string, string>;
     const key = [

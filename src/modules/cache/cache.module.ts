@@ -1,4 +1,5 @@
 import { Global, Module } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
 import { AppConfig } from '../../config/config.js';
 import { RedisService } from '../../redis/redis.service.js';
 import { QueueModule } from '../queue/queue.module.js';
@@ -12,7 +13,7 @@ import { CACHE_STORE, CacheService } from './cache.service.js';
 /**
  * The response cache: Redis through the shared connection (RedisModule, global) when REDIS_URL is set, else this
  * process's memory; `@CachedEndpoint` on reads; invalidation from the queue's change feed; the
- * admin API. Global, so any controller can use `@CachedEndpoint` without importing it.
+ * admin API. Its interceptor is global, so any controller can use `@CachedEndpoint` without importing it.
  */
 @Global()
 @Module({
@@ -28,6 +29,9 @@ import { CACHE_STORE, CacheService } from './cache.service.js';
     CacheService,
     CacheAdminService,
     CacheInterceptor,
+    // Global: it acts only on handlers marked `@CachedEndpoint` (common/cache), so feature modules
+    // mark routes without importing this module (webhooks would otherwise close a cycle through queue).
+    { provide: APP_INTERCEPTOR, useExisting: CacheInterceptor },
     CacheInvalidator,
   ],
   exports: [CacheService, CacheInterceptor],

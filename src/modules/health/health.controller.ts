@@ -32,10 +32,11 @@ export class HealthController {
     operationId: 'healthLive',
     summary: 'Liveness: the process and its event loop answer',
   })
-  live(): Promise<HealthCheckResult> {
-    return this.health.check([
-      () => this.indicators.check('process').up({ uptimeSeconds: Math.round(process.uptime()) }),
-    ]);
+  live(): HealthCheckResult {
+    // Terminus's result, built directly: this probe checks nothing outside the process, and the
+    // Terminus round (promises, indicator objects, its logger) cost a third of its throughput.
+    const process_ = { status: 'up' as const, uptimeSeconds: Math.round(process.uptime()) };
+    return { status: 'ok', info: { process: process_ }, error: {}, details: { process: process_ } };
   }
 
   @Get('ready')

@@ -14,7 +14,7 @@ import type { Principal } from '../../common/auth/principal.js';
 import { DomainError } from '../../common/errors/domain-error.js';
 import { ApiProblems } from '../../common/http/api-problems.decorator.js';
 import { UuidParam } from '../../common/http/validation.js';
-import { CachedEndpoint } from '../cache/cached-endpoint.decorator.js';
+import { CachedEndpoint } from '../../common/cache/cached-endpoint.decorator.js';
 import { pageSchema, type Page } from '../../common/pagination/pagination.js';
 import { CreateJobDto, JobResponseDto, JobResultDto, JobTypeDto, ListJobsQueryDto } from './dto/job.dto.js';
 import { JobsService } from './jobs.service.js';
@@ -71,7 +71,7 @@ export class JobsController {
   }
 
   @Get('jobs/:id')
-  @CachedEndpoint({ ttl: 10, keyPrefix: 'job' })
+  @CachedEndpoint({ ttl: 60, keyPrefix: 'job' })
   @ApiOperation({ operationId: 'getJob', summary: 'Get a job (X-Cache: HIT|MISS)' })
   @ApiOkResponse({ type: JobResponseDto })
   @ApiProblems(400, 404)

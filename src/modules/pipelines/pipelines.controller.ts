@@ -12,7 +12,7 @@ import { Authenticated, CurrentUser } from '../../common/auth/auth.decorators.js
 import type { Principal } from '../../common/auth/principal.js';
 import { ApiProblems } from '../../common/http/api-problems.decorator.js';
 import { UuidParam } from '../../common/http/validation.js';
-import { CachedEndpoint } from '../cache/cached-endpoint.decorator.js';
+import { CachedEndpoint } from '../../common/cache/cached-endpoint.decorator.js';
 import { PageQueryDto, pageSchema, type Page } from '../../common/pagination/pagination.js';
 import {
   CreatePipelineDto,

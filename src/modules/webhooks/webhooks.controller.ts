@@ -30,6 +30,7 @@ import {
 } from './dto/webhook.dto.js';
 import { RATE_COSTS, RateCost } from '../rate-limit/rate-cost.decorator.js';
 import { WebhooksService } from './webhooks.service.js';
+import { CachedEndpoint } from '../../common/cache/cached-endpoint.decorator.js';
 
 @ApiTags('Webhooks')
 @Authenticated()
@@ -40,6 +41,7 @@ export class WebhooksController {
 
   // A static path: the router matches it before /webhooks/:id.
   @Get('event-types')
+  @CachedEndpoint({ ttl: 300, keyPrefix: 'webhook-event-types' })
   @ApiOperation({
     operationId: 'listWebhookEventTypes',
     summary: 'The event catalog: description, JSON Schema, example',

@@ -1,6 +1,7 @@
-import { applyDecorators, SetMetadata, UseInterceptors } from '@nestjs/common';
-import { CACHED_ENDPOINT } from './cache-keys.js';
-import { CacheInterceptor } from './cache.interceptor.js';
+import { SetMetadata } from '@nestjs/common';
+
+/** Metadata of `@CachedEndpoint`, read by the cache module's global interceptor. */
+export const CACHED_ENDPOINT = 'conveyor:cached-endpoint';
 
 export interface CachedEndpointOptions {
   /** Seconds an entry lives: the bound on staleness when an invalidation is lost. */
@@ -12,7 +13,8 @@ export interface CachedEndpointOptions {
 /**
  * Caches a GET handler's 200 response per user (`X-Cache: HIT|MISS`). Keys always hold the
  * caller's user id, so a hit is always the caller's own object; requests with a query string
- * are not cached.
+ * are not cached. Only metadata: CacheInterceptor (modules/cache, global) acts on it, so any
+ * feature module can mark a route without depending on the cache module.
  */
 export const CachedEndpoint = (options: CachedEndpointOptions): MethodDecorator =>
-  applyDecorators(SetMetadata(CACHED_ENDPOINT, options), UseInterceptors(CacheInterceptor));
+  SetMetadata(CACHED_ENDPOINT, options);
