@@ -1,7 +1,8 @@
 import { createClient } from '@redis/client';
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
+import { CacheFastPath } from '../src/modules/cache/cache-fast-path.js';
 import { CacheService } from '../src/modules/cache/cache.service.js';
 import { RedisService } from '../src/redis/redis.service.js';
 import { createUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
@@ -22,8 +23,11 @@ const FAST_MS = 1000;
 
 const apps: TestApp[] = [];
 const servers: ChildProcess[] = [];
-afterAll(async () => {
+// Each test's instances go when it ends: kept to the end of the file, they exhausted PostgreSQL's connections.
+afterEach(async () => {
   for (const app of apps.splice(0).reverse()) await app.close();
+});
+afterAll(async () => {
   for (const server of servers) await stopRedis(server);
 });
 
@@ -222,8 +226,96 @@ describe.each([
   });
 });
 
+describe.each([
+  ['Redis', true],
+  ['in memory (REDIS_URL unset)', false],
+])('cached reads answered before Nest, %s', (_name, withRedis) => {
+  const env = (extra: Record<string, string> = {}): Record<string, string> => ({
+    ...(withRedis ? { REDIS_URL: inject('redisUrl') } : {}),
+    ...extra,
+  });
+  /** Headers whose values differ from one response to the next. */
+  const VARYING = new Set([
+    'date',
+    'x-request-id',
+    'x-cache',
+    'ratelimit',
+    'x-ratelimit-remaining',
+    'x-ratelimit-reset',
+  ]);
+
+  it('sends the same body and headers as Nest, after the same authentication, and logs the request', async () => {
+    const t = await start(env());
+    if (withRedis) await untilRedisReady(t);
+    const fastPath = t.app.get(CacheFastPath);
+    const user = await createUser(t.db);
+    const id = await createJob(t, user);
+    const viaNest = await getJob(t, user, id);
+    expect(viaNest.headers['x-cache']).toBe('MISS');
+    const before = fastPath.served;
+    const early = await getJob(t, user, id);
+    expect(fastPath.served).toBe(before + 1);
+    expect(early.status).toBe(200);
+    expect(early.headers['x-cache']).toBe('HIT');
+    expect(early.text).toBe(viaNest.text);
+    const fixed = (headers: Record<string, unknown>) =>
+      Object.fromEntries(Object.entries(headers).filter(([name]) => !VARYING.has(name)));
+    expect(fixed(early.headers)).toEqual(fixed(viaNest.headers));
+    expect(early.headers['x-ratelimit-remaining']).toBeDefined();
+    const line = t.logs.find((l) => l.requestId === early.headers['x-request-id'] && l.msg === 'request completed');
+    expect(line).toMatchObject({ statusCode: 200, userId: user.id, url: `/api/v1/jobs/${id}` });
+
+    // Another user's key: no copy under their key, so Nest answers, with the usual 404.
+    const other = await createUser(t.db);
+    expect((await getJob(t, other, id)).status).toBe(404);
+    // A key that is not one: the guard's 401, even though a copy exists.
+    expect(
+      (await t.request({ method: 'GET', url: `/api/v1/jobs/${id}`, key: 'cvk_not-a-key-at-all-0000' })).status,
+    ).toBe(401);
+    // No-cache and query strings go to Nest.
+    const served = fastPath.served;
+    await t.request({
+      method: 'GET',
+      url: `/api/v1/jobs/${id}`,
+      key: user.key,
+      headers: { 'cache-control': 'no-cache' },
+    });
+    expect(fastPath.served).toBe(served);
+  });
+
+  it('charges the rate limit like any request: 429 with Retry-After past the limit', async () => {
+    const t = await start(env({ RATE_LIMIT_PER_MINUTE_FREE: '4' }));
+    if (withRedis) await untilRedisReady(t);
+    const user = await createUser(t.db);
+    const id = await createJob(t, user); // 1
+    await getJob(t, user, id); // 2, Nest (fills the cache)
+    expect((await getJob(t, user, id)).headers['x-ratelimit-remaining']).toBe('1'); // 3, before Nest
+    expect((await getJob(t, user, id)).status).toBe(200); // 4
+    const refused = await getJob(t, user, id);
+    expect(refused.status).toBe(429);
+    expect(refused.headers['content-type']).toContain('application/problem+json');
+    expect(refused.body.code).toBe('RATE_LIMITED');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+  });
+
+  it('stops answering for a revoked key at once', async () => {
+    const t = await start(env());
+    if (withRedis) await untilRedisReady(t);
+    const user = await createUser(t.db);
+    const id = await createJob(t, user);
+    await getJob(t, user, id);
+    expect((await getJob(t, user, id)).headers['x-cache']).toBe('HIT');
+    const keys = await t.request({ method: 'GET', url: '/api/v1/me/api-keys', key: user.key });
+    const keyId = (keys.body.data ?? keys.body)[0].id as string;
+    expect((await t.request({ method: 'DELETE', url: `/api/v1/me/api-keys/${keyId}`, key: user.key })).status).toBe(
+      204,
+    );
+    expect((await getJob(t, user, id)).status).toBe(401);
+  });
+});
+
 describe('response cache when Redis fails', () => {
-  it('answers every request without the cache while Redis refuses connections, and closes', async () => {
+  it('answers every request (from PostgreSQL, then the instance’s own copy) while Redis refuses connections, and closes', async () => {
     const t = await start({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
     const user = await createUser(t.db);
     const id = await createJob(t, user);
@@ -232,12 +324,12 @@ describe('response cache when Redis fails', () => {
       const res = await getJob(t, user, id);
       expect(performance.now() - started, `request ${i}`).toBeLessThan(FAST_MS);
       expect(res.status).toBe(200);
-      expect(res.headers['x-cache']).toBe('MISS');
+      expect(res.headers['x-cache']).toBe(i === 0 ? 'MISS' : 'HIT');
     }
     expect(await closeWithin(t, 10_000)).toBe('closed');
   });
 
-  it('answers every request without the cache while Redis accepts connections and never answers, and closes', async () => {
+  it('answers every request (from PostgreSQL, then the instance’s own copy) while Redis accepts connections and never answers, and closes', async () => {
     const hole = await startBlackHole();
     try {
       const t = await start({ REDIS_URL: `redis://127.0.0.1:${hole.port}` });
@@ -249,7 +341,7 @@ describe('response cache when Redis fails', () => {
         const res = await getJob(t, user, id);
         expect(performance.now() - started, `request ${i}`).toBeLessThan(FAST_MS);
         expect(res.status).toBe(200);
-        expect(res.headers['x-cache']).toBe('MISS');
+        expect(res.headers['x-cache']).toBe(i === 0 ? 'MISS' : 'HIT');
       }
       expect(await closeWithin(t, 10_000)).toBe('closed');
     } finally {

@@ -12,6 +12,11 @@ export abstract class ApiKeyAuthenticator {
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
+/** The key of an `Authorization: Bearer <key>` header, or undefined for anything else. */
+export function bearerKey(header: string | undefined): string | undefined {
+  return header ? BEARER.exec(header)?.[1] : undefined;
+}
+
 /**
  * Global guard: every route needs `Authorization: Bearer <key>` unless its handler is marked
  * `@Public()` (never inherited from the class). 401 for a missing, unknown or revoked key; 403
@@ -38,10 +43,10 @@ export class AuthGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     const header = request.headers.authorization;
     if (!header) throw new DomainError('UNAUTHORIZED', 'Missing Authorization header; send "Bearer <api key>"');
-    const match = BEARER.exec(header);
-    if (!match) throw new DomainError('UNAUTHORIZED', 'Authorization header must be "Bearer <api key>"');
+    const key = bearerKey(header);
+    if (!key) throw new DomainError('UNAUTHORIZED', 'Authorization header must be "Bearer <api key>"');
 
-    const principal = await this.authenticator.authenticate(match[1]);
+    const principal = await this.authenticator.authenticate(key);
     if (!principal) throw new DomainError('UNAUTHORIZED', 'Invalid or revoked API key');
     request.principal = principal;
 

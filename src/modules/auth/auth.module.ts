@@ -23,6 +23,6 @@ import { UsersService } from './users.service.js';
     { provide: ApiKeyAuthenticator, useExisting: AuthService },
     { provide: APP_GUARD, useClass: AuthGuard },
   ],
-  exports: [UsersService, AuthService],
+  exports: [UsersService, AuthService, ApiKeyAuthenticator],
 })
 export class AuthModule {}

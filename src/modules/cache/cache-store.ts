@@ -117,6 +117,12 @@ export class MemoryCacheStore implements CacheStore {
     return this.live(key)?.value;
   }
 
+  /** The entry's text at once (it is in this process). */
+  peek(key: string): { text: string } | undefined {
+    const entry = this.live(key);
+    return entry && { text: entry.value };
+  }
+
   async set(key: string, value: string, ttlMs: number): Promise<void> {
     this.entries.delete(key);
     this.entries.set(key, { value, expiresAt: Date.now() + ttlMs });

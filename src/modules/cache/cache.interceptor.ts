@@ -2,6 +2,9 @@ import { Injectable, type CallHandler, type ExecutionContext, type NestIntercept
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { of, tap, type Observable } from 'rxjs';
+import { REQUIRED_ROLE } from '../../common/auth/auth.decorators.js';
+import { RATE_COST } from '../rate-limit/rate-cost.decorator.js';
+import { CacheFastPath, cacheKeyOf } from './cache-fast-path.js';
 import { CacheService, type Lookup } from './cache.service.js';
 import { CACHED_ENDPOINT, type CachedEndpointOptions } from '../../common/cache/cached-endpoint.decorator.js';
 
@@ -11,6 +14,7 @@ export class CacheInterceptor implements NestInterceptor {
   constructor(
     private readonly cache: CacheService,
     private readonly reflector: Reflector,
+    private readonly fastPath: CacheFastPath,
   ) {}
 
   /** Global: synchronous (no promise) for the routes it leaves alone. */
@@ -31,14 +35,19 @@ export class CacheInterceptor implements NestInterceptor {
     userId: string,
   ): Promise<Observable<unknown>> {
     const reply = context.switchToHttp().getResponse<FastifyReply>();
-    const params = (request.params ?? {}) as Record<string, string>;
-    const key = [
-      options.keyPrefix,
-      userId,
-      ...Object.keys(params)
-        .sort()
-        .map((name) => params[name]),
-    ].join(':');
+    const key = cacheKeyOf(options, userId, request.params);
+    // From now on this route's copies held in memory are served before Nest (CacheFastPath), with
+    // the same authentication and rate charge; never a route that needs a role.
+    if (
+      request.method === 'GET' &&
+      !this.reflector.getAllAndOverride(REQUIRED_ROLE, [context.getHandler(), context.getClass()])
+    ) {
+      this.fastPath.learn(
+        request.routeOptions.url,
+        options,
+        this.reflector.get<number | undefined>(RATE_COST, context.getHandler()) ?? 1,
+      );
+    }
     // Taken before the handler reads: an invalidation from now on keeps this response out of the cache.
     const token = this.cache.begin();
     // `Cache-Control: no-cache` (RFC 9111 §5.2.1.4): the client wants the database's answer; it

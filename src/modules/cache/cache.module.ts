@@ -3,8 +3,10 @@ import { APP_INTERCEPTOR } from '@nestjs/core';
 import { AppConfig } from '../../config/config.js';
 import { RedisService } from '../../redis/redis.service.js';
 import { QueueModule } from '../queue/queue.module.js';
+import { RateLimitModule } from '../rate-limit/rate-limit.module.js';
 import { MemoryCacheStore, RedisCacheStore, type CacheStore } from './cache-store.js';
 import { CacheAdminService } from './cache-admin.service.js';
+import { CacheFastPath } from './cache-fast-path.js';
 import { CacheInvalidator } from './cache-invalidator.js';
 import { CacheController } from './cache.controller.js';
 import { CacheInterceptor } from './cache.interceptor.js';
@@ -17,7 +19,7 @@ import { CACHE_STORE, CacheService } from './cache.service.js';
  */
 @Global()
 @Module({
-  imports: [QueueModule],
+  imports: [QueueModule, RateLimitModule],
   controllers: [CacheController],
   providers: [
     {
@@ -29,11 +31,12 @@ import { CACHE_STORE, CacheService } from './cache.service.js';
     CacheService,
     CacheAdminService,
     CacheInterceptor,
+    CacheFastPath,
     // Global: it acts only on handlers marked `@CachedEndpoint` (common/cache), so feature modules
     // mark routes without importing this module (webhooks would otherwise close a cycle through queue).
     { provide: APP_INTERCEPTOR, useExisting: CacheInterceptor },
     CacheInvalidator,
   ],
-  exports: [CacheService, CacheInterceptor],
+  exports: [CacheService, CacheInterceptor, CacheFastPath],
 })
 export class CacheModule {}

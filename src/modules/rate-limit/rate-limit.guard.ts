@@ -42,16 +42,18 @@ export class RateLimitGuard implements CanActivate {
     if (!principal) return true;
     const cost = this.reflector.get<number | undefined>(RATE_COST, context.getHandler()) ?? 1;
     const check = await this.limiter.check(principal, cost);
-    const headers = rateLimitHeaders(check);
-    if (!check.allowed) {
-      const retryAfter = Math.max(1, Math.ceil(check.retryAfterMs / 1000));
-      throw new DomainError(
-        'RATE_LIMITED',
-        `Rate limit of ${check.limit} requests per minute (tier ${check.tier}) reached; retry in ${retryAfter} s`,
-        { headers: { ...headers, 'retry-after': String(retryAfter) } },
-      );
-    }
-    http.getResponse<FastifyReply>().headers(headers);
+    if (!check.allowed) throw rateLimitedError(check);
+    http.getResponse<FastifyReply>().headers(rateLimitHeaders(check));
     return true;
   }
+}
+
+/** 429 RATE_LIMITED with `Retry-After` and the rate-limit headers. */
+export function rateLimitedError(check: RateCheck): DomainError {
+  const retryAfter = Math.max(1, Math.ceil(check.retryAfterMs / 1000));
+  return new DomainError(
+    'RATE_LIMITED',
+    `Rate limit of ${check.limit} requests per minute (tier ${check.tier}) reached; retry in ${retryAfter} s`,
+    { headers: { ...rateLimitHeaders(check), 'retry-after': String(retryAfter) } },
+  );
 }

@@ -9,5 +9,6 @@ import { RateLimiter } from './rate-limiter.service.js';
  */
 @Module({
   providers: [RateLimiter, { provide: APP_GUARD, useClass: RateLimitGuard }],
+  exports: [RateLimiter],
 })
 export class RateLimitModule {}

@@ -1,0 +1,81 @@
+import { Injectable } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import { ApiKeyAuthenticator, bearerKey } from '../../common/auth/auth.guard.js';
+import type { CachedEndpointOptions } from '../../common/cache/cached-endpoint.decorator.js';
+import { rateLimitHeaders, rateLimitedError } from '../rate-limit/rate-limit.guard.js';
+import { RateLimiter } from '../rate-limit/rate-limiter.service.js';
+import { CacheService } from './cache.service.js';
+
+/** The cache key of a marked route's response for a user: `{keyPrefix}:{userId}:{path params, by name}`. */
+export function cacheKeyOf(options: CachedEndpointOptions, userId: string, params: unknown): string {
+  const values = (params ?? {}) as Record<string, string>;
+  const names = Object.keys(values).sort();
+  return [options.keyPrefix, userId, ...names.map((name) => values[name])].join(':');
+}
+
+interface FastRoute {
+  options: CachedEndpointOptions;
+  cost: number;
+}
+
+/**
+ * Cached reads answered before Nest's pipeline: a GET of a route marked `@CachedEndpoint` whose
+ * response this process holds in memory (the local level, or the memory store) is answered from
+ * a Fastify `onRequest` hook, after the same authentication (ApiKeyAuthenticator, the per-instance
+ * principal cache) and the same rate-limit charge (RateLimiter, Redis) the guards make. Nest's
+ * router, guards, interceptors and rxjs cost most of a cached read (profiled); this is the
+ * request path an API's most frequent call (polling a job) deserves.
+ *
+ * Anything else goes the normal way, untouched: a route not learned yet, a query string,
+ * `Cache-Control: no-cache`, no or an unknown key (the guard's 401), no local copy (the
+ * interceptor asks Redis, then the database). Routes are learned from CacheInterceptor, i.e. only
+ * after Nest itself served them, and only those that need no role.
+ */
+@Injectable()
+export class CacheFastPath {
+  /** Fastify's route pattern (e.g. /api/v1/jobs/:id) → its options and rate cost. */
+  private readonly routes = new Map<string, FastRoute>();
+  /** Responses it sent since start (the rest of the cache's hits came through Nest). */
+  served = 0;
+
+  constructor(
+    private readonly authenticator: ApiKeyAuthenticator,
+    private readonly limiter: RateLimiter,
+    private readonly cache: CacheService,
+  ) {}
+
+  learn(route: string | undefined, options: CachedEndpointOptions, cost: number): void {
+    if (route && !this.routes.has(route)) this.routes.set(route, { options, cost });
+  }
+
+  readonly hook: onRequestHookHandler = (request, reply, done) => {
+    const route = request.method === 'GET' ? this.routes.get(request.routeOptions.url ?? '') : undefined;
+    const key = route && !request.url.includes('?') ? bearerKey(request.headers.authorization) : undefined;
+    if (!route || !key || /\bno-cache\b/i.test(request.headers['cache-control'] ?? '')) return done();
+    this.serve(request, reply, route, key).then(
+      (served) => {
+        if (!served) done();
+      },
+      (error: unknown) => done(error as Error),
+    );
+  };
+
+  /** True when it answered (the hook chain stops); false to go on to Nest. */
+  private async serve(request: FastifyRequest, reply: FastifyReply, route: FastRoute, key: string): Promise<boolean> {
+    const principal = await this.authenticator.authenticate(key);
+    if (!principal) return false;
+    const found = this.cache.peekLocal(cacheKeyOf(route.options, principal.userId, request.params));
+    if (!found) return false;
+    request.principal = principal;
+    const check = await this.limiter.check(principal, route.cost);
+    if (!check.allowed) throw rateLimitedError(check);
+    void reply
+      .code(200)
+      .headers(rateLimitHeaders(check))
+      .header('x-cache', 'HIT')
+      .type('application/json; charset=utf-8')
+      .send(found.text);
+    this.served += 1;
+    return true;
+  }
+}
