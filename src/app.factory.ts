@@ -1,7 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { LogController, type FastifyBaseLogger } from 'fastify';
-import type { FastifyChildLoggerFactory } from 'fastify/types/logger.js';
+import type { Bindings, ChildLoggerOptions, FastifyChildLoggerFactory } from 'fastify/types/logger.js';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module.js';
 import { Readable } from 'node:stream';
@@ -23,19 +23,65 @@ export const API_PREFIX = 'api/v1';
 /**
  * Fastify gives every request a child logger (its requestId binding); through createLogger's
  * redaction that cost ~3 % of a cached read, for requests that mostly log nothing with it (the
- * access line has its own logger). The child is made the first time the request logs.
+ * access line has its own logger). This one makes the child the first time the request logs.
+ * Methods on the prototype: Fastify checks a custom child's methods exist, which must not make it.
  */
-const lazyChildLogger: FastifyChildLoggerFactory = (logger, bindings, options) => {
-  let child: FastifyBaseLogger | undefined;
-  const get = (): FastifyBaseLogger => (child ??= logger.child(bindings, options));
-  return new Proxy({} as FastifyBaseLogger, {
-    get(_target, property) {
-      const target = get();
-      const value: unknown = Reflect.get(target, property);
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-};
+class LazyChildLogger {
+  private made: FastifyBaseLogger | undefined;
+
+  constructor(
+    private readonly parent: FastifyBaseLogger,
+    private readonly bindings: Bindings,
+    private readonly options: ChildLoggerOptions,
+  ) {}
+
+  private get logger(): FastifyBaseLogger {
+    return (this.made ??= this.parent.child(this.bindings, this.options));
+  }
+
+  get level(): string {
+    return this.made?.level ?? this.parent.level;
+  }
+
+  set level(level: string) {
+    this.logger.level = level;
+  }
+
+  fatal(...args: unknown[]): void {
+    Reflect.apply(this.logger.fatal, this.logger, args);
+  }
+
+  error(...args: unknown[]): void {
+    Reflect.apply(this.logger.error, this.logger, args);
+  }
+
+  warn(...args: unknown[]): void {
+    Reflect.apply(this.logger.warn, this.logger, args);
+  }
+
+  info(...args: unknown[]): void {
+    Reflect.apply(this.logger.info, this.logger, args);
+  }
+
+  debug(...args: unknown[]): void {
+    Reflect.apply(this.logger.debug, this.logger, args);
+  }
+
+  trace(...args: unknown[]): void {
+    Reflect.apply(this.logger.trace, this.logger, args);
+  }
+
+  silent(...args: unknown[]): void {
+    Reflect.apply(this.logger.silent, this.logger, args);
+  }
+
+  child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
+    return this.logger.child(bindings, options);
+  }
+}
+
+const lazyChildLogger: FastifyChildLoggerFactory = (logger, bindings, options) =>
+  new LazyChildLogger(logger, bindings, options) as unknown as FastifyBaseLogger;
 
 const WORKER_ROUTES = new RegExp(`^/${API_PREFIX}/health/`);
 

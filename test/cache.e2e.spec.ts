@@ -298,6 +298,18 @@ describe.each([
     expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
   });
 
+  it('keys ids as the database spells them: an upper-case id is invalidated too', async () => {
+    const t = await start(env());
+    if (withRedis) await untilRedisReady(t);
+    const user = await createUser(t.db);
+    const id = await createJob(t, user);
+    const upper = (url: string) => t.request({ method: 'GET', url, key: user.key });
+    await upper(`/api/v1/jobs/${id.toUpperCase()}`);
+    expect((await upper(`/api/v1/jobs/${id.toUpperCase()}`)).headers['x-cache']).toBe('HIT');
+    expect((await t.request({ method: 'POST', url: `/api/v1/jobs/${id}/cancel`, key: user.key })).status).toBe(200);
+    expect((await upper(`/api/v1/jobs/${id.toUpperCase()}`)).body.status).toBe('cancelled');
+  });
+
   it('stops answering for a revoked key at once', async () => {
     const t = await start(env());
     if (withRedis) await untilRedisReady(t);

@@ -137,7 +137,7 @@ WITH RECURSIVE
    -- so that rows another worker holds can be skipped.
    fair AS (
      SELECT id FROM jobs
-      WHERE id = ANY(ARRAY(SELECT id FROM candidates)) AND status = 'queued'
+      WHERE id = ANY(ARRAY(SELECT id FROM candidates)) AND status = 'queued' AND run_at <= now()
       ORDER BY priority DESC, run_at
       LIMIT $2
       FOR UPDATE SKIP LOCKED),

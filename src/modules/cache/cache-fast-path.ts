@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { ApiKeyAuthenticator, bearerKey } from '../../common/auth/auth.guard.js';
+import { DomainError } from '../../common/errors/domain-error.js';
 import type { CachedEndpointOptions } from '../../common/cache/cached-endpoint.decorator.js';
 import { rateLimitHeaders, rateLimitedError } from '../rate-limit/rate-limit.guard.js';
 import { RateLimiter } from '../rate-limit/rate-limiter.service.js';
@@ -10,7 +11,9 @@ import { CacheService } from './cache.service.js';
 export function cacheKeyOf(options: CachedEndpointOptions, userId: string, params: unknown): string {
   const values = (params ?? {}) as Record<string, string>;
   const names = Object.keys(values).sort();
-  return [options.keyPrefix, userId, ...names.map((name) => values[name])].join(':');
+  // Lower case: path ids are UUIDs, accepted in either case, and invalidations name them as the
+  // database spells them.
+  return [options.keyPrefix, userId, ...names.map((name) => values[name].toLowerCase())].join(':');
 }
 
 interface FastRoute {
@@ -63,12 +66,21 @@ export class CacheFastPath {
   /** True when it answered (the hook chain stops); false to go on to Nest. */
   private async serve(request: FastifyRequest, reply: FastifyReply, route: FastRoute, key: string): Promise<boolean> {
     const principal = await this.authenticator.authenticate(key);
-    if (!principal) return false;
-    const found = this.cache.peekLocal(cacheKeyOf(route.options, principal.userId, request.params));
-    if (!found) return false;
+    // The guard's own 401 (every learned route needs a key): asking the database a second time
+    // for an unknown key would double the cost of a flood of bad keys.
+    if (!principal) throw new DomainError('UNAUTHORIZED', 'Invalid or revoked API key');
+    const cacheKey = cacheKeyOf(route.options, principal.userId, request.params);
+    if (!this.cache.peekLocal(cacheKey, { count: false })) return false;
     request.principal = principal;
     const check = await this.limiter.check(principal, route.cost);
     if (!check.allowed) throw rateLimitedError(check);
+    // The copy again, after the limiter's round trip: an invalidation may have come meanwhile.
+    // Then Nest answers, with this charge (the guard does not charge twice).
+    const found = this.cache.peekLocal(cacheKey);
+    if (!found) {
+      request.rateCheck = check;
+      return false;
+    }
     void reply
       .code(200)
       .headers(rateLimitHeaders(check))

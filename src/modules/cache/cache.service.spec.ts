@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { loadConfig } from '../../config/config.js';
 import { CacheUnavailableError, MemoryCacheStore, type CacheStore } from './cache-store.js';
 import { CacheService } from './cache.service.js';
@@ -124,10 +124,30 @@ describe('CacheService, the local level in front of Redis', () => {
     expect(await pending).toEqual({ hit: true, value: { status: 'queued' } });
     await store.set('job:u:1', '{"status":"cancelled"}', 10_000);
     await new Promise((resolve) => setImmediate(resolve));
-    expect(await cache.lookup('job:u:1')).toEqual({ hit: true, value: { status: 'cancelled' } });
+    // Past the second after the invalidation in which copies from Redis are not kept.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 1500 });
+    try {
+      expect(await cache.lookup('job:u:1')).toEqual({ hit: true, value: { status: 'cancelled' } });
+    } finally {
+      vi.useRealTimers();
+    }
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 1600 });
+    onTestFinished(() => void vi.useRealTimers());
     const before = store.gets;
     expect(await cache.lookup('job:u:1')).toEqual({ hit: true, value: { status: 'cancelled' } });
     expect(store.gets).toBe(before); // now from the local copy
+  });
+
+  it('does not keep locally a copy read from Redis just after its key was invalidated', async () => {
+    // Another instance that read the database before the change may put its old copy back into
+    // Redis before its own notification arrives; its DEL would then clear Redis, not our copy.
+    const { store, cache } = withRedis();
+    cache.invalidate(['job:u:1']);
+    await new Promise((resolve) => setImmediate(resolve));
+    await store.set('job:u:1', '{"status":"queued"}', 10_000); // the other instance's late write
+    expect(await cache.lookup('job:u:1')).toEqual({ hit: true, value: { status: 'queued' } });
+    await store.del(['job:u:1']); // its DEL
+    expect(await cache.lookup('job:u:1')).toEqual({ hit: false });
   });
 
   it('keeps a local copy no longer than CACHE_L1_TTL_MS, and never lets a response change it', async () => {

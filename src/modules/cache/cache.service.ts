@@ -28,6 +28,12 @@ const MAX_REMEMBERED_INVALIDATIONS = 10_000;
 const MAX_STALE_KEYS = 10_000;
 /** Until an endpoint sets a longer TTL, the longest a stale entry could live. */
 const DEFAULT_MAX_TTL_MS = 60_000;
+/**
+ * A copy read from Redis is not kept locally for this long after its key was invalidated: another
+ * instance that read the database before the change may still write its old copy back to Redis
+ * before its own notification arrives (and its DEL then clears Redis, but not our local copy).
+ */
+const LOCAL_REFILL_GUARD_MS = 1000;
 
 /**
  * The in-process level in front of Redis: parsed values (frozen, shared by every response that
@@ -115,6 +121,8 @@ export class CacheService {
   private sequence = 0;
   /** key → the sequence number of its last invalidation. */
   private readonly invalidatedAt = new Map<string, number>();
+  /** key → when it was last invalidated (Date.now()), pruned with invalidatedAt. */
+  private readonly invalidatedTime = new Map<string, number>();
   /** Writes begun before this sequence number are refused (the map above was pruned). */
   private floor = 0;
   private readonly pendingDeletes = new Map<string, number>();
@@ -150,10 +158,10 @@ export class CacheService {
    * Redis, or the memory store. Undefined when there is none (the caller goes the normal way).
    * Counted as a hit when found.
    */
-  peekLocal(key: string): { text: string } | undefined {
+  peekLocal(key: string, { count = true } = {}): { text: string } | undefined {
     if (this.suspended) return undefined;
     const local = this.l1.get(key) ?? (this.store instanceof MemoryCacheStore ? this.store.peek(key) : undefined);
-    if (!local) return undefined;
+    if (!local || !count) return local;
     this.counts.hits += 1;
     if (this.l1.enabled) this.counts.l1Hits += 1;
     return local;
@@ -184,8 +192,10 @@ export class CacheService {
       }
       this.counts.hits += 1;
       const value: unknown = JSON.parse(text);
-      // Kept locally only if no invalidation of the key came while Redis answered.
-      if (this.writable(key, token)) this.l1.set(key, value, text, this.config.cache.l1TtlMs);
+      // Kept locally only if no invalidation of the key came while Redis answered, nor just before.
+      if (this.writable(key, token) && !this.recentlyInvalidated(key)) {
+        this.l1.set(key, JSON.parse(text), text, this.config.cache.l1TtlMs);
+      }
       return { hit: true, value };
     } catch (error) {
       this.failed(error, 'get');
@@ -203,8 +213,9 @@ export class CacheService {
     const text = JSON.stringify(value);
     if (Buffer.byteLength(text) > this.maxValueBytes) return;
     // The local copy at once, whatever Redis does: it is kept fresh by the change feed, not by
-    // Redis, so it also serves through a Redis outage.
-    this.l1.set(key, value, text, ttlMs);
+    // Redis, so it also serves through a Redis outage. A copy of its own (parsed back), frozen:
+    // the handler's object may be shared with the application (a catalog entry).
+    this.l1.set(key, JSON.parse(text), text, ttlMs);
     if (!this.store.ready) return;
     this.maxTtlMs = Math.max(this.maxTtlMs, ttlMs);
     try {
@@ -215,6 +226,11 @@ export class CacheService {
     } catch (error) {
       this.failed(error, 'set');
     }
+  }
+
+  private recentlyInvalidated(key: string): boolean {
+    const at = this.invalidatedTime.get(key);
+    return at !== undefined && Date.now() - at < LOCAL_REFILL_GUARD_MS;
   }
 
   /** Not suspended, and no invalidation of `key` since `token` was taken. */
@@ -267,10 +283,13 @@ export class CacheService {
     this.sequence += 1;
     if (this.invalidatedAt.size + keys.length > MAX_REMEMBERED_INVALIDATIONS) {
       this.invalidatedAt.clear();
+      this.invalidatedTime.clear();
       this.floor = this.sequence;
     }
+    const now = Date.now();
     for (const key of keys) {
       this.invalidatedAt.set(key, this.sequence);
+      this.invalidatedTime.set(key, now);
       this.l1.delete(key);
     }
     this.counts.invalidations += keys.length;

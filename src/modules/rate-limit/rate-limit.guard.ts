@@ -38,10 +38,12 @@ export class RateLimitGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const http = context.switchToHttp();
-    const principal = http.getRequest<FastifyRequest>().principal;
+    const request = http.getRequest<FastifyRequest>();
+    const principal = request.principal;
     if (!principal) return true;
     const cost = this.reflector.get<number | undefined>(RATE_COST, context.getHandler()) ?? 1;
-    const check = await this.limiter.check(principal, cost);
+    // Charged already by the cache's fast path, which then lost its copy to an invalidation.
+    const check = request.rateCheck ?? (await this.limiter.check(principal, cost));
     if (!check.allowed) throw rateLimitedError(check);
     http.getResponse<FastifyReply>().headers(rateLimitHeaders(check));
     return true;
@@ -56,4 +58,11 @@ export function rateLimitedError(check: RateCheck): DomainError {
     `Rate limit of ${check.limit} requests per minute (tier ${check.tier}) reached; retry in ${retryAfter} s`,
     { headers: { ...rateLimitHeaders(check), 'retry-after': String(retryAfter) } },
   );
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set when this request's rate-limit charge was made before Nest (CacheFastPath). */
+    rateCheck?: RateCheck;
+  }
 }
