@@ -16,6 +16,7 @@ import { createAccessLogger, loggableUrl } from './common/logging/logger.js';
 import { PinoNestLogger } from './common/logging/nest-logger.js';
 import type { AppConfig } from './config/config.js';
 import { CacheFastPath } from './modules/cache/cache-fast-path.js';
+import { MetricsService } from './modules/metrics/metrics.service.js';
 import { setupSwagger } from './modules/docs/swagger.js';
 
 export const API_PREFIX = 'api/v1';
@@ -83,7 +84,7 @@ class LazyChildLogger {
 const lazyChildLogger: FastifyChildLoggerFactory = (logger, bindings, options) =>
   new LazyChildLogger(logger, bindings, options) as unknown as FastifyBaseLogger;
 
-const WORKER_ROUTES = new RegExp(`^/${API_PREFIX}/health/`);
+const WORKER_ROUTES = new RegExp(`^/(${API_PREFIX}/health/|metrics(\\?|$))`);
 
 const API_ROUTES = `/${API_PREFIX}/`;
 
@@ -169,7 +170,9 @@ export async function createApp(
   });
   const access = createAccessLogger(logger);
   const logRequests = access.isLevelEnabled('info');
+  const metrics = app.get(MetricsService);
   fastify.addHook('onResponse', (request, reply, done) => {
+    metrics.observeRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000);
     if (logRequests) {
       access.info(
         {
@@ -191,7 +194,8 @@ export async function createApp(
   // Last of the request hooks (after the id, the closing and ROLE checks, the security headers):
   // cached reads this process holds are answered here, before Nest (see CacheFastPath).
   fastify.addHook('onRequest', app.get(CacheFastPath).hook);
-  app.setGlobalPrefix(API_PREFIX);
+  // GET /metrics where Prometheus looks for it by default.
+  app.setGlobalPrefix(API_PREFIX, { exclude: ['metrics'] });
   app.useGlobalPipes(createValidationPipe());
   if (config.http.swagger) setupSwagger(app);
   await app.init();

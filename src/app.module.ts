@@ -11,6 +11,7 @@ import { AuthModule } from './modules/auth/auth.module.js';
 import { HealthModule } from './modules/health/health.module.js';
 import { BatchesModule } from './modules/batches/batches.module.js';
 import { CacheModule } from './modules/cache/cache.module.js';
+import { MetricsModule } from './modules/metrics/metrics.module.js';
 import { JobsModule } from './modules/jobs/jobs.module.js';
 import { PipelinesModule } from './modules/pipelines/pipelines.module.js';
 import { RateLimitModule } from './modules/rate-limit/rate-limit.module.js';
@@ -38,6 +39,7 @@ export class AppModule {
         WebhooksModule,
         UsageModule,
         CacheModule,
+        MetricsModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

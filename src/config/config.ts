@@ -54,6 +54,8 @@ export class AppConfig {
     /** Unset means "start the embedded PostgreSQL". */
     url: string | undefined;
     poolSize: number;
+    /** Of poolSize, the connections of the pool for prepared statements (generic plans); the rest serve everything else. */
+    preparedPoolSize: number;
     /** The separate pool that streamed downloads read from. */
     streamPoolSize: number;
     slowQueryMs: number;
@@ -121,6 +123,7 @@ export class AppConfig {
     this.database = {
       url: env.DATABASE_URL,
       poolSize: env.DB_POOL_SIZE,
+      preparedPoolSize: Math.max(1, Math.floor(env.DB_POOL_SIZE / 2)),
       streamPoolSize: env.DB_STREAM_POOL_SIZE,
       slowQueryMs: env.DB_SLOW_QUERY_MS,
       embedded: { dataDir: env.EMBEDDED_PG_DATA_DIR, port: env.EMBEDDED_PG_PORT },

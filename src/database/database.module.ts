@@ -43,13 +43,15 @@ class SlowQueryLogger implements TypeOrmLogger {
         retryAttempts: 3,
         retryDelay: 1000,
         extra: {
-          max: config.database.poolSize,
+          // The rest of DB_POOL_SIZE is the Db provider's pool for prepared statements.
+          max: Math.max(1, config.database.poolSize - config.database.preparedPoolSize),
           connectionTimeoutMillis: 5000,
           idleTimeoutMillis: 30_000,
           application_name: `conveyor-${config.role}`,
-          // No `plan_cache_mode=force_generic_plan` here: it applies to every parameterised
-          // statement, not only the prepared ones, and the list queries' `($n IS NULL OR …)`
-          // filters need a plan made for their values (a generic one read 1M rows: 95 ms a page).
+          // No `plan_cache_mode=force_generic_plan` here (it is on the prepared statements' pool,
+          // see Db): it applies to every parameterised statement, and the list queries'
+          // `($n IS NULL OR …)` filters need a plan made for their values (a generic one read 1M
+          // rows: 95 ms a page).
         },
       }),
     }),

@@ -20,6 +20,8 @@ export interface StatementRun {
   durationMs: number;
   /** Rows returned (for a stream: 1 once it has a first row, 0 if none), or undefined when it failed. */
   rows: number | undefined;
+  /** At or over DB_SLOW_QUERY_MS (logged as a slow query). */
+  slow: boolean;
 }
 
 type Runner = Pick<pg.Pool | pg.PoolClient, 'query'>;
@@ -50,6 +52,7 @@ const STREAM_CONNECT_TIMEOUT_MS = 2000;
 export class Db implements Queryable, OnApplicationShutdown {
   private readonly logger = new Logger('Database');
   private readonly pool: pg.Pool;
+  private readonly preparedPool: pg.Pool;
   private readonly streamPool: pg.Pool;
   private readonly listeners: Array<(run: StatementRun) => void> = [];
   private readonly slowMs: number;
@@ -66,11 +69,40 @@ export class Db implements Queryable, OnApplicationShutdown {
     });
     // An idle connection that dies (database restart) must not crash the process.
     this.streamPool.on('error', (error) => this.logger.warn({ err: error }, 'idle stream connection lost'));
+    // Prepared statements (the claim, completions, the key lookup: the hot ones) outside a
+    // transaction run here, on their generic plan from the first execution (the plan
+    // test/indexes.int.spec.ts proves). Left to `auto`, PostgreSQL kept re-planning the claim for
+    // custom plans: a 20k-job drain ran at 1,008 jobs/s instead of 1,822. Not on the main pool:
+    // the setting also applies to unnamed statements, whose optional filters need custom plans.
+    this.preparedPool = new pg.Pool({
+      connectionString: config.database.url,
+      max: config.database.preparedPoolSize,
+      connectionTimeoutMillis: 5000,
+      idleTimeoutMillis: 30_000,
+      application_name: `conveyor-${config.role}-prepared`,
+      options: '-c plan_cache_mode=force_generic_plan',
+    });
+    this.preparedPool.on('error', (error) => this.logger.warn({ err: error }, 'idle connection lost'));
   }
 
   /** After HTTP has closed (downloads ended), with the rest of the database connections. */
   async onApplicationShutdown(): Promise<void> {
-    await this.streamPool.end();
+    await Promise.all([this.streamPool.end(), this.preparedPool.end()]);
+  }
+
+  /** Connections of each pool, for the metrics: in use, idle, and callers waiting for one. */
+  poolStats(): Array<{
+    pool: 'main' | 'prepared' | 'stream';
+    total: number;
+    idle: number;
+    waiting: number;
+    max: number;
+  }> {
+    return [
+      { pool: 'main', ...counts(this.pool) },
+      { pool: 'prepared', ...counts(this.preparedPool) },
+      { pool: 'stream', ...counts(this.streamPool) },
+    ];
   }
 
   /** Reads that may be served a little behind the primary (lists, details). The primary for now. */
@@ -79,7 +111,7 @@ export class Db implements Queryable, OnApplicationShutdown {
   }
 
   query<R extends object>(statement: Sql<R>, params: readonly unknown[] = []): Promise<R[]> {
-    return this.run(this.pool, statement, params);
+    return this.run(statement.prepare ? this.preparedPool : this.pool, statement, params);
   }
 
   /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
@@ -157,8 +189,9 @@ export class Db implements Queryable, OnApplicationShutdown {
 
   private emit(statement: Sql<object>, started: number, rows: number | undefined): void {
     const durationMs = performance.now() - started;
+    const slow = durationMs >= this.slowMs;
     // The statement's name and text, never its parameters (they carry users' payloads and keys).
-    if (durationMs >= this.slowMs) {
+    if (slow) {
       this.logger.warn({
         msg: 'slow query',
         statement: statement.name,
@@ -167,7 +200,11 @@ export class Db implements Queryable, OnApplicationShutdown {
       });
     }
     if (this.listeners.length === 0) return;
-    const run: StatementRun = { name: statement.name, text: statement.text, durationMs, rows };
+    const run: StatementRun = { name: statement.name, text: statement.text, durationMs, rows, slow };
     for (const listener of this.listeners) listener(run);
   }
+}
+
+function counts(pool: pg.Pool): { total: number; idle: number; waiting: number; max: number } {
+  return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 };
 }

@@ -25,6 +25,8 @@ export interface RateCheck extends RateDecision {
 @Injectable()
 export class RateLimiter implements OnModuleInit, OnApplicationShutdown {
   private readonly memory = new MemoryGcra();
+  /** Requests refused since start, by tier (read by the metrics). */
+  readonly refused: Record<Tier, number> = { free: 0, pro: 0, enterprise: 0 };
   private sweeper: NodeJS.Timeout | undefined;
   private sha: string | undefined;
 
@@ -52,9 +54,10 @@ export class RateLimiter implements OnModuleInit, OnApplicationShutdown {
     const limit = this.config.rateLimit.perMinute[tier];
     const units = Math.min(cost, limit);
     const key = `${KEY_PREFIX}${tier}:${principal.userId}`;
-    if (!this.redis.ready) return withPolicy(this.memory.check(key, limit, RATE_PERIOD_MS, units), tier, limit);
+    if (!this.redis.ready)
+      return withPolicy(this.memory.check(key, limit, RATE_PERIOD_MS, units), tier, limit, this.refused);
     return this.checkShared(key, limit, units).then((shared) =>
-      withPolicy(shared ?? this.memory.check(key, limit, RATE_PERIOD_MS, units), tier, limit),
+      withPolicy(shared ?? this.memory.check(key, limit, RATE_PERIOD_MS, units), tier, limit, this.refused),
     );
   }
 
@@ -80,7 +83,8 @@ export class RateLimiter implements OnModuleInit, OnApplicationShutdown {
 }
 
 /** A literal rather than an object spread: on the hot path, the spread measured many times slower. */
-function withPolicy(decision: RateDecision, tier: Tier, limit: number): RateCheck {
+function withPolicy(decision: RateDecision, tier: Tier, limit: number, refused: Record<Tier, number>): RateCheck {
   const { allowed, remaining, retryAfterMs, resetMs } = decision;
+  if (!allowed) refused[tier] += 1;
   return { allowed, remaining, retryAfterMs, resetMs, tier, limit };
 }

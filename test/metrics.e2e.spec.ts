@@ -1,0 +1,89 @@
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Db } from '../src/database/db.js';
+import { sql } from '../src/database/sql.js';
+import { createUser, startTestApp, type TestApp } from './helpers/app.js';
+import { waitForStatus } from './helpers/conditions.js';
+
+const SLEEP = sql('test.metricsSleep', 'SELECT pg_sleep(0.02)');
+
+const apps: TestApp[] = [];
+afterEach(async () => {
+  for (const app of apps.splice(0).reverse()) await app.close();
+});
+afterAll(async () => {
+  for (const app of apps.splice(0)) await app.close();
+});
+
+async function start(env: Record<string, string>): Promise<TestApp> {
+  const app = await startTestApp({ WORKER_POLL_INTERVAL_MS: '100', ...env });
+  apps.push(app);
+  return app;
+}
+
+/** The value of one sample of the exposition text, or undefined when absent. */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const wanted = Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`));
+    if (wanted) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return undefined;
+}
+
+const scrape = async (t: TestApp): Promise<string> => {
+  const res = await t.request({ method: 'GET', url: '/metrics' });
+  expect(res.status).toBe(200);
+  expect(res.headers['content-type']).toContain('text/plain');
+  return res.text;
+};
+
+describe('GET /metrics', () => {
+  it('counts requests by route template, jobs from the change feed, statements from the Db provider', async () => {
+    const t = await start({ DB_SLOW_QUERY_MS: '1', RATE_LIMIT_PER_MINUTE_FREE: '5' });
+    const user = await createUser(t.db);
+    const created = await t.request({
+      method: 'POST',
+      url: '/api/v1/jobs',
+      key: user.key,
+      body: { type: 'echo', input: { a: 1 } },
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    await waitForStatus(t, user.key, `/api/v1/jobs/${id}`, ['completed']);
+    await t.request({ method: 'GET', url: `/api/v1/jobs/${id}`, key: user.key });
+
+    const text = await scrape(t);
+    // Route templates, never ids.
+    expect(text).not.toContain(id);
+    expect(
+      sample(text, 'http_requests_total', { method: 'GET', route: '/api/v1/jobs/:id', status_code: '200' }),
+    ).toBeGreaterThanOrEqual(2);
+    expect(sample(text, 'http_request_duration_seconds_count', { route: '/api/v1/jobs', status_code: '201' })).toBe(1);
+    expect(sample(text, 'conveyor_jobs_created_total', { type: 'echo' })).toBe(1);
+    expect(sample(text, 'conveyor_jobs_finished_total', { type: 'echo', status: 'completed' })).toBe(1);
+    expect(sample(text, 'conveyor_job_duration_seconds_count', { type: 'echo', status: 'completed' })).toBe(1);
+    expect(sample(text, 'conveyor_db_statement_duration_seconds_count', { statement: 'queue.claim' })).toBeGreaterThan(
+      0,
+    );
+    expect(sample(text, 'conveyor_db_statement_duration_seconds_count', { statement: 'queue.enqueue' })).toBe(1);
+    expect(sample(text, 'conveyor_queue_jobs', { status: 'queued' })).toBe(0);
+    expect(sample(text, 'conveyor_queue_oldest_due_seconds')).toBe(0);
+    expect(sample(text, 'conveyor_db_pool_connections', { pool: 'main', state: 'max' })).toBeGreaterThan(0);
+    expect(sample(text, 'conveyor_cache_lookups_total', { level: 'store', result: 'hit' })).toBeGreaterThanOrEqual(0);
+    expect(sample(text, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
+
+    // Rate-limit refusals by tier: the limit of 5 is spent (POST, 2+ polls, GET) within a few more.
+    for (let i = 0; i < 6; i += 1) await t.request({ method: 'GET', url: '/api/v1/me', key: user.key });
+    expect(sample(await scrape(t), 'conveyor_rate_limit_refusals_total', { tier: 'free' })).toBeGreaterThan(0);
+  });
+
+  it('counts slow statements, needs no key, is never rate-limited, and is served by workers too', async () => {
+    const t = await start({ ROLE: 'worker', DB_SLOW_QUERY_MS: '5' });
+    for (let i = 0; i < 3; i += 1) await scrape(t);
+    expect((await t.request({ method: 'GET', url: '/api/v1/jobs' })).status).toBe(404);
+    await t.app.get(Db).query(SLEEP);
+    const text = await scrape(t);
+    expect(sample(text, 'http_requests_total', { route: '/metrics', status_code: '200' })).toBeGreaterThanOrEqual(3);
+    expect(sample(text, 'conveyor_db_slow_statements_total', { statement: 'test.metricsSleep' })).toBe(1);
+  });
+});
