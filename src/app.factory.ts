@@ -12,6 +12,7 @@ import { requestId } from './common/http/request-id.js';
 import { SECURITY_HEADERS } from './common/http/security-headers.js';
 import { createValidationPipe } from './common/http/validation.js';
 import { LifecycleState } from './common/lifecycle/lifecycle.state.js';
+import { runFor } from './common/context/statement-context.js';
 import { createAccessLogger, loggableUrl } from './common/logging/logger.js';
 import { PinoNestLogger } from './common/logging/nest-logger.js';
 import type { AppConfig } from './config/config.js';
@@ -161,6 +162,12 @@ export async function createApp(
   // in the batches module. A JSON batch's items count their levels from themselves, like an NDJSON
   // line or a POST /jobs body, so the same item is accepted in either form.
   const maxDepth = config.limits.jsonMaxDepth;
+  // Statements a handler runs carry its route in a slow-query warning. In preHandler, after the
+  // body is read (a stream's events would run outside a context set earlier); the handler runs
+  // inside `done`.
+  fastify.addHook('preHandler', (request, _reply, done) => {
+    runFor({ route: request.routeOptions.url ?? 'unmatched', method: request.method }, done);
+  });
   fastify.addHook('preValidation', (request, _reply, done) => {
     const batch = request.routeOptions.url === BATCHES_ROUTE && request.method === 'POST';
     const problem =

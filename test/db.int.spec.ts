@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Db, type StatementRun } from '../src/database/db.js';
+import { runFor } from '../src/common/context/statement-context.js';
 import { sql } from '../src/database/sql.js';
 import { createUser, startTestApp, type TestApp } from './helpers/app.js';
 import { waitFor } from './helpers/wait.js';
@@ -73,6 +74,35 @@ describe('Db', () => {
     expect(slow[0]).toMatchObject({ level: 'warn', statement: 'test.sleep', sql: SLEEP.text });
     expect(slow[0].durationMs).toBeGreaterThanOrEqual(150);
     expect(JSON.stringify(t.logs)).not.toContain(secret);
+  });
+
+  it('names the route or the job a slow statement ran for', async () => {
+    const user = await createUser(t.db);
+    const created = await t.request({
+      method: 'POST',
+      url: '/api/v1/jobs',
+      key: user.key,
+      body: { type: 'echo', input: {}, runAt: new Date(Date.now() + 60_000).toISOString() },
+    });
+    const id = created.body.id as string;
+    // Hold the job's row so that the cancel's UPDATE waits past DB_SLOW_QUERY_MS (150 ms).
+    const blocker = await t.db.pool.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE', [id]);
+      const cancel = t.request({ method: 'POST', url: `/api/v1/jobs/${id}/cancel`, key: user.key });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await blocker.query('COMMIT');
+      expect((await cancel).status).toBe(200);
+    } finally {
+      blocker.release();
+    }
+    const slow = t.logs.filter((l) => l.msg === 'slow query' && l.statement === 'queue.cancel');
+    expect(slow.at(-1)).toMatchObject({ route: '/api/v1/jobs/:id/cancel', method: 'POST' });
+
+    await runFor({ jobId: 'job-1', jobType: 'echo' }, () => db.query(SLEEP, [0.2, 'in a job']));
+    const inJob = t.logs.filter((l) => l.msg === 'slow query' && l.statement === 'test.sleep').at(-1);
+    expect(inJob).toMatchObject({ jobId: 'job-1', jobType: 'echo' });
   });
 
   it('reports a failed statement to listeners with no row count, and rolls a transaction back', async () => {

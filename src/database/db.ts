@@ -7,6 +7,7 @@ import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/config.js';
 import { BEGIN, COMMIT, ROLLBACK } from './db.sql.js';
 import type { Sql } from './sql.js';
+import { statementContext } from '../common/context/statement-context.js';
 
 /** Something that runs statements: the pool ({@link Db}), a transaction, or the reader. */
 export interface Queryable {
@@ -196,6 +197,8 @@ export class Db implements Queryable, OnApplicationShutdown {
         msg: 'slow query',
         statement: statement.name,
         durationMs: Math.round(durationMs),
+        // The route or job it ran for (common/context): what to look at, without the parameters.
+        ...statementContext(),
         sql: statement.text.slice(0, 2000),
       });
     }

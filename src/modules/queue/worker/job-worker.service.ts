@@ -11,6 +11,7 @@ import { isDataError } from '../../../database/errors.js';
 import { serializeOutput } from './storable-output.js';
 import { JobLifecycle } from '../job-lifecycle.service.js';
 import { JOB_CANCEL_CHANNEL, JOBS_CHANNEL, type ClaimedJob, type JobFailure } from '../queue.types.js';
+import { runFor } from '../../../common/context/statement-context.js';
 
 interface InFlight {
   job: ClaimedJob;
@@ -56,10 +57,13 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
    * Completions are written in batches: one statement (one commit) for all jobs finishing while
    * the previous write is in flight. Resolves with whether the job was still ours.
    */
-  private readonly completions = new MicroBatcher<{ id: string; json: string }, boolean>(async (jobs) => {
-    const done = await this.lifecycle.complete(this.workerId, jobs);
-    return jobs.map((j) => done.has(j.id));
-  });
+  private readonly completions = new MicroBatcher<{ id: string; json: string }, boolean>((jobs) =>
+    // Many jobs in one statement: not the context of whichever job came first.
+    runFor({ component: 'worker: completions' }, async () => {
+      const done = await this.lifecycle.complete(this.workerId, jobs);
+      return jobs.map((j) => done.has(j.id));
+    }),
+  );
   private loop: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
 
@@ -81,7 +85,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
     );
     const { leaseMs } = this.config.worker;
     this.timers.push(setInterval(() => void this.heartbeat(), Math.max(250, Math.floor(leaseMs / 3))));
-    this.loop = this.run();
+    this.loop = runFor({ component: 'worker' }, () => this.run());
     this.logger.log({ workerId: this.workerId, concurrency: this.config.worker.concurrency }, 'job worker started');
   }
 
@@ -137,7 +141,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
   private start(job: ClaimedJob): void {
     const controller = new AbortController();
     const entry: InFlight = { job, controller, done: Promise.resolve() };
-    entry.done = this.execute(job, controller).finally(() => {
+    entry.done = runFor({ jobId: job.id, jobType: job.type }, () => this.execute(job, controller)).finally(() => {
       this.inFlight.delete(job.id);
       this.wake();
     });
