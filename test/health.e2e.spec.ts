@@ -1,6 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { revertLastMigration, runMigrations } from '../src/database/migrator.js';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { RedisService } from '../src/redis/redis.service.js';
+import { createUser, startTestApp, type TestApp } from './helpers/app.js';
+import { freePort } from './helpers/ports.js';
+import { waitFor } from './helpers/wait.js';
 
 describe('health probes', () => {
   let t: TestApp;
@@ -70,5 +73,61 @@ describe('ROLE=worker', () => {
     } finally {
       await t.close();
     }
+  });
+});
+
+describe('health with Redis and for operators', () => {
+  const apps: TestApp[] = [];
+  afterAll(async () => {
+    for (const app of apps) await app.close();
+  });
+
+  it('ready stays 200 with Redis unreachable, reporting it degraded; up when it answers', async () => {
+    const down = await startTestApp({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    apps.push(down);
+    const res = await down.request({ method: 'GET', url: '/api/v1/health/ready' });
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe('degraded');
+    expect(res.body.details.redis).toMatchObject({ status: 'degraded' });
+
+    const up = await startTestApp({ REDIS_URL: inject('redisUrl') }, down.db);
+    apps.push(up);
+    await waitFor('Redis to be ready', () => up.app.get(RedisService).ready, Boolean);
+    const ok = await up.request({ method: 'GET', url: '/api/v1/health/ready' });
+    expect(ok.status).toBe(200);
+    expect(ok.body.details.redis).toMatchObject({ status: 'up' });
+  });
+
+  it('detailed is for admins only, and reports the database, Redis, queue, outbox and process', async () => {
+    const t = await startTestApp({ ROLE: 'api', REDIS_URL: inject('redisUrl') });
+    apps.push(t);
+    const admin = await createUser(t.db, { role: 'admin' });
+    const user = await createUser(t.db);
+    expect((await t.request({ method: 'GET', url: '/api/v1/health/detailed' })).status).toBe(401);
+    expect((await t.request({ method: 'GET', url: '/api/v1/health/detailed', key: user.key })).status).toBe(403);
+    await t.request({ method: 'POST', url: '/api/v1/jobs', key: user.key, body: { type: 'echo', input: {} } });
+    await waitFor('Redis to be ready', () => t.app.get(RedisService).ready, Boolean);
+
+    const res = await t.request({ method: 'GET', url: '/api/v1/health/detailed', key: admin.key });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      status: 'ok',
+      role: 'api',
+      draining: false,
+      database: { status: 'up' },
+      replicas: [],
+      redis: { status: 'up' },
+      queue: { queued: 1, running: 0 },
+      webhooks: { backlog: 0, failingEndpoints: 0 },
+    });
+    expect(res.body.queue.oldestQueuedSeconds).toBeGreaterThanOrEqual(0);
+    expect(res.body.memory.rssBytes).toBeGreaterThan(0);
+    expect(res.body.disk.totalBytes).toBeGreaterThan(0);
+    expect(res.body.eventLoop.lagP99Ms).toBeGreaterThanOrEqual(0);
+    expect(res.body.version).toMatch(/^\d+\.\d+\.\d+/);
+    // Cached for 2 s: a second job is not seen yet.
+    await t.request({ method: 'POST', url: '/api/v1/jobs', key: user.key, body: { type: 'echo', input: {} } });
+    const again = await t.request({ method: 'GET', url: '/api/v1/health/detailed', key: admin.key });
+    expect(again.body.queue.queued).toBe(1);
   });
 });

@@ -1,10 +1,18 @@
 import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthCheckResult } from '@nestjs/terminus';
+import {
+  HealthCheck,
+  HealthCheckService,
+  HealthIndicatorService,
+  type HealthCheckResult,
+  type HealthIndicatorResult,
+} from '@nestjs/terminus';
 import { Public } from '../../common/auth/auth.decorators.js';
 import { DomainError } from '../../common/errors/domain-error.js';
 import { LifecycleState } from '../../common/lifecycle/lifecycle.state.js';
+import { AppConfig } from '../../config/config.js';
 import { Db } from '../../database/db.js';
+import { RedisService } from '../../redis/redis.service.js';
 import { pendingMigrationNames } from '../../database/migrator.js';
 import { PING } from './health.sql.js';
 
@@ -23,6 +31,8 @@ export class HealthController {
     private readonly indicators: HealthIndicatorService,
     private readonly lifecycle: LifecycleState,
     private readonly db: Db,
+    private readonly redis: RedisService,
+    private readonly config: AppConfig,
   ) {}
 
   @Get('live')
@@ -74,8 +84,19 @@ export class HealthController {
               this.migrationsApplied = true;
             })
             .withTimeout(2000),
+        // Redis down or slow is degraded, never unready: caches and limits go on in memory.
+        ...(this.config.redisUrl ? [() => this.redisCheck()] : []),
       ]),
     );
+  }
+
+  private async redisCheck(): Promise<HealthIndicatorResult> {
+    const check = this.indicators.check('redis');
+    const started = performance.now();
+    const answer = await this.redis.run((client) => client.ping());
+    return answer === undefined
+      ? check.degraded({ message: 'unreachable: caches and rate limits go on in memory, per instance' })
+      : check.up({ latencyMs: Math.round((performance.now() - started) * 10) / 10 });
   }
 
   /** Terminus throws a 503 with the check details; keep them, inside our problem+json shape. */
