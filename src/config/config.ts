@@ -63,6 +63,8 @@ export class AppConfig {
   };
   readonly redisUrl: string | undefined;
   /** The response cache: the largest value it stores (JSON bytes), and the entries of the in-memory store (no REDIS_URL). */
+  /** npm run db:backup / db:restore. */
+  readonly backup: { dir: string; retentionDays: number; pgBinDir: string | undefined };
   readonly cache: { maxValueBytes: number; memoryMaxEntries: number; l1TtlMs: number; l1MaxEntries: number };
   readonly adminApiKey: string | undefined;
   readonly logLevel: EnvSchema['LOG_LEVEL'];
@@ -129,6 +131,7 @@ export class AppConfig {
       embedded: { dataDir: env.EMBEDDED_PG_DATA_DIR, port: env.EMBEDDED_PG_PORT },
     };
     this.redisUrl = env.REDIS_URL;
+    this.backup = { dir: env.BACKUP_DIR, retentionDays: env.BACKUP_RETENTION_DAYS, pgBinDir: env.PG_BIN_DIR };
     this.cache = {
       maxValueBytes: env.CACHE_MAX_VALUE_BYTES,
       memoryMaxEntries: env.CACHE_MEMORY_MAX_ENTRIES,

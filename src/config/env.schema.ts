@@ -343,6 +343,21 @@ export class EnvSchema {
   @IsInt()
   @Min(1)
   RATE_LIMIT_PER_MINUTE_ENTERPRISE = 6000;
+
+  /** npm run db:backup: the directory of the dumps. */
+  @IsString()
+  BACKUP_DIR = './backups';
+
+  /** npm run db:backup: dumps older than this many days are deleted after a new one is written. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  BACKUP_RETENTION_DAYS = 30;
+
+  /** pg_dump / pg_restore's directory when they are not on PATH. */
+  @IsOptional()
+  @IsString()
+  PG_BIN_DIR?: string = undefined;
 }
 
 export type EnvKey = keyof EnvSchema;

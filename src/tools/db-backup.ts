@@ -1,0 +1,35 @@
+import { loadConfig } from '../config/config.js';
+import { backup } from './backup.js';
+
+/**
+ * `npm run db:backup`: a pg_dump of DATABASE_URL into BACKUP_DIR (default ./backups), keeping
+ * BACKUP_RETENTION_DAYS (default 30) of them. PG_BIN_DIR names the client tools' directory.
+ * Configuration is validated like the service's (a bad value stops it with the variable's name).
+ */
+let config;
+try {
+  config = loadConfig();
+} catch (error) {
+  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(2);
+}
+const databaseUrl = config.database.url;
+if (!databaseUrl) {
+  process.stderr.write(
+    'DATABASE_URL is not set: back up the database the service uses (docs/DISASTER_RECOVERY_PLAN.md)\n',
+  );
+  process.exit(2);
+}
+backup({
+  databaseUrl,
+  dir: config.backup.dir,
+  retentionDays: config.backup.retentionDays,
+  binDir: config.backup.pgBinDir,
+}).then(
+  ({ file, bytes, deleted }) =>
+    process.stdout.write(`${JSON.stringify({ msg: 'backup written', file, bytes, deleted })}\n`),
+  (error: unknown) => {
+    process.stderr.write(`backup failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);
