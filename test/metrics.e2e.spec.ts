@@ -3,6 +3,8 @@ import { Db } from '../src/database/db.js';
 import { sql } from '../src/database/sql.js';
 import { createUser, startTestApp, type TestApp } from './helpers/app.js';
 import { waitForStatus } from './helpers/conditions.js';
+import { Receiver } from './helpers/receiver.js';
+import { waitFor } from './helpers/wait.js';
 
 const SLEEP = sql('test.metricsSleep', 'SELECT pg_sleep(0.02)');
 
@@ -85,5 +87,55 @@ describe('GET /metrics', () => {
     const text = await scrape(t);
     expect(sample(text, 'http_requests_total', { route: '/metrics', status_code: '200' })).toBeGreaterThanOrEqual(3);
     expect(sample(text, 'conveyor_db_slow_statements_total', { statement: 'test.metricsSleep' })).toBe(1);
+  });
+
+  it('counts webhook attempts by outcome with their lag, and quota refusals by kind', async () => {
+    const receiver = await Receiver.start();
+    try {
+      const t = await start({
+        WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
+        WEBHOOK_ALLOW_HTTP: 'true',
+        WEBHOOK_POLL_INTERVAL_MS: '50',
+        CREDITS_MONTHLY_FREE: '1',
+      });
+      const user = await createUser(t.db);
+      const hook = await t.request({
+        method: 'POST',
+        url: '/api/v1/webhooks',
+        key: user.key,
+        body: { url: `${receiver.url}/hook`, events: ['job.completed'] },
+      });
+      expect(hook.status, hook.text).toBe(201);
+      const job = await t.request({
+        method: 'POST',
+        url: '/api/v1/jobs',
+        key: user.key,
+        body: { type: 'echo', input: {} },
+      });
+      expect(job.status).toBe(201);
+      // The month's one credit is spent: the next submission is refused.
+      const refused = await t.request({
+        method: 'POST',
+        url: '/api/v1/jobs',
+        key: user.key,
+        body: { type: 'echo', input: {} },
+      });
+      expect(refused.status).toBe(429);
+      await waitFor(
+        'the job.completed delivery',
+        () => receiver.requests.length,
+        (n) => n >= 1,
+      );
+      await waitFor(
+        'the attempt to be counted',
+        async () => sample(await scrape(t), 'conveyor_webhook_attempts_total', { outcome: 'ok', final: 'true' }),
+        (n) => n === 1,
+      );
+      const text = await scrape(t);
+      expect(sample(text, 'conveyor_webhook_delivery_lag_seconds_count', { outcome: 'ok' })).toBe(1);
+      expect(sample(text, 'conveyor_quota_refusals_total', { kind: 'job' })).toBe(1);
+    } finally {
+      await receiver.close();
+    }
   });
 });

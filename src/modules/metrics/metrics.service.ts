@@ -3,8 +3,10 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { Db } from '../../database/db.js';
 import { CacheService } from '../cache/cache.service.js';
 import { JobChanges } from '../queue/job-changes.js';
+import { JobLifecycle } from '../queue/job-lifecycle.service.js';
 import type { QueueChange } from '../queue/queue.types.js';
 import { RateLimiter } from '../rate-limit/rate-limiter.service.js';
+import { WebhookDispatcherService } from '../webhooks/dispatcher/webhook-dispatcher.service.js';
 import { QUEUE_GAUGES, type QueueGauges } from './metrics.sql.js';
 
 /** A scrape reads the queue's gauges from PostgreSQL at most this often. */
@@ -67,6 +69,19 @@ export class MetricsService implements OnModuleInit {
     labelNames: ['statement'] as const,
     registers: [this.registry],
   });
+  private readonly webhookAttempts = new Counter({
+    name: 'conveyor_webhook_attempts_total',
+    help: 'Webhook delivery attempts by outcome (ok, gone, failed) and whether the delivery ended',
+    labelNames: ['outcome', 'final'] as const,
+    registers: [this.registry],
+  });
+  private readonly webhookLag = new Histogram({
+    name: 'conveyor_webhook_delivery_lag_seconds',
+    help: 'From the event to a delivery attempt (retries included)',
+    labelNames: ['outcome'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600],
+    registers: [this.registry],
+  });
   private queueGauges: { at: number; value: Promise<QueueGauges | undefined> } | undefined;
 
   constructor(
@@ -74,11 +89,17 @@ export class MetricsService implements OnModuleInit {
     private readonly db: Db,
     private readonly cache: CacheService,
     private readonly limiter: RateLimiter,
+    private readonly dispatcher: WebhookDispatcherService,
+    private readonly lifecycle: JobLifecycle,
   ) {}
 
   onModuleInit(): void {
     collectDefaultMetrics({ register: this.registry });
     this.changes.subscribe((change) => this.onChange(change));
+    this.dispatcher.onAttempt((attempt) => {
+      this.webhookAttempts.inc({ outcome: attempt.outcome, final: String(attempt.final) });
+      this.webhookLag.observe({ outcome: attempt.outcome }, Math.max(0, attempt.lagMs) / 1000);
+    });
     this.db.onStatement((run) => {
       this.statementDuration.observe({ statement: run.name }, run.durationMs / 1000);
       if (run.slow) this.slowStatements.inc({ statement: run.name });
@@ -185,6 +206,17 @@ export class MetricsService implements OnModuleInit {
       collect() {
         this.reset();
         this.inc(cache.stats().errors);
+      },
+    });
+    const lifecycle = this.lifecycle;
+    new Counter({
+      name: 'conveyor_quota_refusals_total',
+      help: 'Submissions refused with 429 QUOTA_EXCEEDED (monthly credits), by kind',
+      labelNames: ['kind'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [kind, count] of Object.entries(lifecycle.quotaRefusals)) this.inc({ kind }, count);
       },
     });
     const limiter = this.limiter;

@@ -94,7 +94,7 @@ export class JobLifecycle {
       job.requestHash,
       job.creditLimit,
     ]);
-    if (!row.charged) throw new QuotaExceededError(Number(row.used_before), job.creditLimit, job.cost);
+    if (!row.charged) throw this.refused('job', Number(row.used_before), job.creditLimit, job.cost);
     if (!row.id) {
       // The key was used before: this request creates nothing, so it costs nothing.
       await this.db.query(Q.REFUND_CREDITS, [job.userId, job.cost]);
@@ -120,7 +120,7 @@ export class JobLifecycle {
       // All or nothing, credits included: the whole batch's cost is charged first, or nothing is written.
       if ((await tx.query(Q.CHARGE_CREDITS, [userId, cost, creditLimit])).length === 0) {
         const [{ used }] = await tx.query(Q.CREDITS_USED, [userId]);
-        throw new QuotaExceededError(Number(used), creditLimit, cost);
+        throw this.refused('batch', Number(used), creditLimit, cost);
       }
       const [batch] = await tx.query(Q.INSERT_BATCH, [userId, items.length, JSON.stringify(metadata)]);
       const created: Array<{ id: string; type: string }> = [];
@@ -188,7 +188,7 @@ export class JobLifecycle {
       total,
       creditLimit,
     ]);
-    if (!row.charged || !row.run_id) throw new QuotaExceededError(Number(row.used_before), creditLimit, total);
+    if (!row.charged || !row.run_id) throw this.refused('run', Number(row.used_before), creditLimit, total);
     this.publish([row as TransitionRow]);
     return row.run_id;
   }
@@ -370,6 +370,14 @@ export class JobLifecycle {
    */
   private announce(): Promise<void> {
     return this.changes.flush();
+  }
+
+  /** Submissions refused for their credits since start, by kind (read by the metrics). */
+  readonly quotaRefusals = { job: 0, batch: 0, run: 0 };
+
+  private refused(kind: 'job' | 'batch' | 'run', used: number, limit: number, cost: number): QuotaExceededError {
+    this.quotaRefusals[kind] += 1;
+    return new QuotaExceededError(used, limit, cost);
   }
 
   private publish(rows: TransitionRow[]): void {

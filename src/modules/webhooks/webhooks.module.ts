@@ -35,5 +35,6 @@ function secretBoxFactory(config: AppConfig): SecretBox {
     DispatcherRepository,
     WebhookDispatcherService,
   ],
+  exports: [WebhookDispatcherService],
 })
 export class WebhooksModule {}

@@ -48,6 +48,7 @@ export class WebhookDispatcherService implements OnApplicationBootstrap, BeforeA
    */
   private readonly recorder: MicroBatcher<AttemptRecord, boolean>;
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly attemptListeners: Array<(attempt: AttemptSeen) => void> = [];
 
   constructor(
     private readonly config: AppConfig,
@@ -144,6 +145,11 @@ export class WebhookDispatcherService implements OnApplicationBootstrap, BeforeA
     this.inFlight.set(delivery.id, done);
   }
 
+  /** Calls `listener` after every delivery attempt of this process (the metrics). */
+  onAttempt(listener: (attempt: AttemptSeen) => void): void {
+    this.attemptListeners.push(listener);
+  }
+
   private async deliver(d: ClaimedDelivery): Promise<void> {
     if (!d.live) {
       await this.repo.failUndeliverable(d.id, 'The endpoint is disabled or deleted');
@@ -212,6 +218,17 @@ export class WebhookDispatcherService implements OnApplicationBootstrap, BeforeA
       next,
     });
     if (endpointDisabled) this.logger.warn({ webhookId: d.webhook_id, outcome }, 'webhook endpoint disabled');
+    const lagMs = attemptedAt.getTime() - Date.parse(d.event_created_at);
+    for (const listener of this.attemptListeners) listener({ outcome, final: next.status !== 'pending', lagMs });
     if (next.status === 'pending') this.wakeIn(next.inMs);
   }
+}
+
+/** One delivery attempt, as {@link WebhookDispatcherService.onAttempt} listeners see it. */
+export interface AttemptSeen {
+  outcome: Outcome;
+  /** No retry follows: the delivery ended (succeeded, or failed for good). */
+  final: boolean;
+  /** From the event's creation to this attempt, ms. */
+  lagMs: number;
 }
