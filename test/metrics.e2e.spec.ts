@@ -70,6 +70,8 @@ describe('GET /metrics', () => {
     expect(sample(text, 'conveyor_db_statement_duration_seconds_count', { statement: 'queue.enqueue' })).toBe(1);
     expect(sample(text, 'conveyor_queue_jobs', { status: 'queued' })).toBe(0);
     expect(sample(text, 'conveyor_queue_oldest_due_seconds')).toBe(0);
+    expect(sample(text, 'conveyor_webhook_backlog')).toBe(0);
+    expect(sample(text, 'conveyor_webhook_oldest_due_seconds')).toBe(0);
     expect(sample(text, 'conveyor_db_pool_connections', { pool: 'main', state: 'max' })).toBeGreaterThan(0);
     expect(sample(text, 'conveyor_cache_lookups_total', { level: 'store', result: 'hit' })).toBeGreaterThanOrEqual(0);
     expect(sample(text, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);

@@ -28,6 +28,7 @@ function connection(databaseUrl: string): { url: string; env: NodeJS.ProcessEnv 
   const url = new URL(databaseUrl);
   const password = decodeURIComponent(url.password);
   url.password = '';
+  // The child inherits this process's environment (PATH, PG* settings), plus the password.
   return { url: url.toString(), env: password ? { ...process.env, PGPASSWORD: password } : process.env };
 }
 

@@ -1,18 +1,12 @@
-import { loadConfig } from '../config/config.js';
 import { backup } from './backup.js';
+import { toolConfig } from './tool-config.js';
 
 /**
  * `npm run db:backup`: a pg_dump of DATABASE_URL into BACKUP_DIR (default ./backups), keeping
  * BACKUP_RETENTION_DAYS (default 30) of them. PG_BIN_DIR names the client tools' directory.
  * Configuration is validated like the service's (a bad value stops it with the variable's name).
  */
-let config;
-try {
-  config = loadConfig();
-} catch (error) {
-  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(2);
-}
+const config = toolConfig();
 const databaseUrl = config.database.url;
 if (!databaseUrl) {
   process.stderr.write(

@@ -7,10 +7,13 @@ import { JobLifecycle } from '../queue/job-lifecycle.service.js';
 import type { QueueChange } from '../queue/queue.types.js';
 import { RateLimiter } from '../rate-limit/rate-limiter.service.js';
 import { WebhookDispatcherService } from '../webhooks/dispatcher/webhook-dispatcher.service.js';
-import { QUEUE_GAUGES, type QueueGauges } from './metrics.sql.js';
+import { DETAILED } from '../health/health.sql.js';
 
 /** A scrape reads the queue's gauges from PostgreSQL at most this often. */
 const QUEUE_GAUGES_TTL_MS = 2000;
+
+/** The queue and outbox figures, the same statement GET /health/detailed reads. */
+type QueueGauges = NonNullable<typeof DETAILED.row>;
 const ENDED = new Set(['completed', 'failed', 'cancelled']);
 
 /**
@@ -137,7 +140,7 @@ export class MetricsService implements OnModuleInit {
     const registers = [this.registry];
     const queue = (): Promise<QueueGauges | undefined> => {
       if (!this.queueGauges || Date.now() - this.queueGauges.at > QUEUE_GAUGES_TTL_MS) {
-        const value = this.db.reader.query(QUEUE_GAUGES).then(
+        const value = this.db.reader.query(DETAILED).then(
           (rows) => rows[0],
           (error: unknown) => {
             this.logger.warn({ err: error }, 'could not read the queue gauges');
@@ -166,7 +169,25 @@ export class MetricsService implements OnModuleInit {
       registers,
       async collect() {
         const row = await queue();
-        if (row) this.set(row.oldest_due_seconds ?? 0);
+        if (row) this.set(row.oldest_queued_seconds ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'conveyor_webhook_backlog',
+      help: 'Webhook deliveries pending (due now or waiting for a retry)',
+      registers,
+      async collect() {
+        const row = await queue();
+        if (row) this.set(row.webhook_backlog);
+      },
+    });
+    new Gauge({
+      name: 'conveyor_webhook_oldest_due_seconds',
+      help: 'How long the oldest due webhook delivery has waited (0 when none waits)',
+      registers,
+      async collect() {
+        const row = await queue();
+        if (row) this.set(row.oldest_due_delivery_seconds ?? 0);
       },
     });
     const db = this.db;
