@@ -65,7 +65,10 @@ async function serverMajor(databaseUrl: string): Promise<number> {
  * client tools are 15): say so before it does, naming what to install.
  */
 async function checkVersions(name: string, databaseUrl: string, binDir: string | undefined): Promise<void> {
-  const [client, server] = await Promise.all([toolMajor(name, binDir), serverMajor(databaseUrl)]);
+  // One after the other: with Promise.all a missing tool rejected at once and left the server's
+  // connection running in the background, past the caller's cleanup (an uncaught 57P01 in CI).
+  const client = await toolMajor(name, binDir);
+  const server = await serverMajor(databaseUrl);
   if (client < server) {
     throw new Error(
       `${name} ${client} cannot work with PostgreSQL ${server}: install the version ${server} client tools ` +
