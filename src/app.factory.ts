@@ -17,8 +17,12 @@ import { createAccessLogger, loggableUrl } from './common/logging/logger.js';
 import { PinoNestLogger } from './common/logging/nest-logger.js';
 import type { AppConfig } from './config/config.js';
 import { CacheFastPath } from './modules/cache/cache-fast-path.js';
+import { WriteMarks } from './database/write-marks.js';
 import { MetricsService } from './modules/metrics/metrics.service.js';
 import { setupSwagger } from './modules/docs/swagger.js';
+
+/** Methods that change nothing: no write mark. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export const API_PREFIX = 'api/v1';
 
@@ -175,6 +179,16 @@ export async function createApp(
       (request.body instanceof Readable ? undefined : scanJson(request.body, { maxDepth, topLevel: batch ? -1 : 1 }));
     done(problem ? jsonProblemError(problem, maxDepth) : undefined);
   });
+  // Read-your-writes with replicas: a client's successful write is recorded (in Redis, for every
+  // instance) before its response leaves, so the client's next read, wherever it lands, waits for a
+  // replica that holds it or goes to the primary (Db.reader, WriteMarks). Without replicas, no hook.
+  if (config.database.replicas.urls.length > 0) {
+    const writeMarks = app.get(WriteMarks);
+    fastify.addHook('onSend', async (request, reply) => {
+      const userId = request.principal?.userId;
+      if (userId && !SAFE_METHODS.has(request.method) && reply.statusCode < 400) await writeMarks.mark(userId);
+    });
+  }
   const access = createAccessLogger(logger);
   const logRequests = access.isLevelEnabled('info');
   const metrics = app.get(MetricsService);

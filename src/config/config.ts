@@ -59,6 +59,8 @@ export class AppConfig {
     /** The separate pool that streamed downloads read from. */
     streamPoolSize: number;
     slowQueryMs: number;
+    /** Streaming replicas for reads that tolerate lag (see Db.reader); empty = every read on the primary. */
+    replicas: { urls: string[]; maxLagMs: number; poolSize: number };
     embedded: { dataDir: string; port: number };
   };
   readonly redisUrl: string | undefined;
@@ -128,6 +130,11 @@ export class AppConfig {
       preparedPoolSize: Math.max(1, Math.floor(env.DB_POOL_SIZE / 2)),
       streamPoolSize: env.DB_STREAM_POOL_SIZE,
       slowQueryMs: env.DB_SLOW_QUERY_MS,
+      replicas: {
+        urls: env.DATABASE_REPLICA_URLS,
+        maxLagMs: env.DB_REPLICA_MAX_LAG_MS,
+        poolSize: env.DB_REPLICA_POOL_SIZE,
+      },
       embedded: { dataDir: env.EMBEDDED_PG_DATA_DIR, port: env.EMBEDDED_PG_PORT },
     };
     this.redisUrl = env.REDIS_URL;

@@ -10,6 +10,16 @@ function toBoolean({ value }: { value: unknown }): unknown {
   return value;
 }
 
+/** "a, b,c" → ["a", "b", "c"] (empty parts dropped); anything not a string stays and is validated as is. */
+function toList({ value }: { value: unknown }): unknown {
+  return typeof value === 'string'
+    ? value
+        .split(',')
+        .map((part) => part.trim())
+        .filter(Boolean)
+    : value;
+}
+
 const DURATION = /^\d+(ms|s|m|h|d)$/;
 const DURATION_LIST = /^\d+(ms|s|m|h|d)(,\d+(ms|s|m|h|d))*$/;
 
@@ -69,6 +79,24 @@ export class EnvSchema {
   @IsInt()
   @Min(1)
   DB_SLOW_QUERY_MS = 500;
+
+  /** Streaming replicas (comma-separated postgres:// URLs) that reads tolerating lag go to; empty = none. */
+  @Transform(toList)
+  @IsUrl(PG_URL, { each: true, message: 'DATABASE_REPLICA_URLS must be comma-separated postgres:// URLs' })
+  DATABASE_REPLICA_URLS: string[] = [];
+
+  /** A replica further behind the primary than this (ms) is skipped until it catches up. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  DB_REPLICA_MAX_LAG_MS = 1_000;
+
+  /** Connections of this process to each replica. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  DB_REPLICA_POOL_SIZE = 5;
 
   @IsString()
   EMBEDDED_PG_DATA_DIR = './.data/postgres';

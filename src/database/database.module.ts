@@ -5,6 +5,7 @@ import { AppConfig } from '../config/config.js';
 import { MIGRATIONS } from '../../migrations/index.js';
 import { Db } from './db.js';
 import { PgListener } from './pg-listener.js';
+import { WriteMarks } from './write-marks.js';
 
 /** TypeORM runs no application statement (Db does, and times them); it logs only its own failures and migrations. */
 class SlowQueryLogger implements TypeOrmLogger {
@@ -56,7 +57,7 @@ class SlowQueryLogger implements TypeOrmLogger {
       }),
     }),
   ],
-  providers: [Db, PgListener],
-  exports: [Db, PgListener],
+  providers: [Db, PgListener, WriteMarks],
+  exports: [Db, PgListener, WriteMarks],
 })
 export class DatabaseModule {}

@@ -1,4 +1,4 @@
-import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
@@ -7,7 +7,10 @@ import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/config.js';
 import { BEGIN, COMMIT, ROLLBACK } from './db.sql.js';
 import type { Sql } from './sql.js';
-import { statementContext } from '../common/context/statement-context.js';
+import { statementContext, type StatementContext } from '../common/context/statement-context.js';
+import { isReplicaFailure, ReplicaSet, type ReplicaStatus } from './replicas.js';
+import { PRIMARY_LSN } from './replicas.sql.js';
+import { WriteMarks } from './write-marks.js';
 
 /** Something that runs statements: the pool ({@link Db}), a transaction, or the reader. */
 export interface Queryable {
@@ -38,11 +41,14 @@ export class StreamUnavailableError extends Error {
 /** How long a streamed read waits for a connection of its pool before giving up. */
 const STREAM_CONNECT_TIMEOUT_MS = 2000;
 
+/** Where a read went: a replica, or the primary (no replica configured, none recent enough, or one failed). */
+export type ReadTarget = 'replica' | 'primary';
+
 /**
  * The one way to PostgreSQL. Repositories take a {@link Queryable} for their writes, so a caller
- * can hand them a transaction; reads that tolerate lag go through {@link reader} (the primary
- * today; replicas later). Every statement, prepared ones included, is timed here: one place for
- * the slow-query log (DB_SLOW_QUERY_MS) and for any other listener (metrics).
+ * can hand them a transaction; reads that tolerate lag go through {@link reader} (the replicas of
+ * DATABASE_REPLICA_URLS, else the primary). Every statement, prepared ones included, is timed
+ * here: one place for the slow-query log (DB_SLOW_QUERY_MS) and for any other listener (metrics).
  *
  * It runs on the pool of TypeORM's data source, which stays the connection and migration layer;
  * no code outside `database/` sees TypeORM. Streamed reads have a small pool of their own
@@ -50,17 +56,34 @@ const STREAM_CONNECT_TIMEOUT_MS = 2000;
  * stalled clients must never hold the connections the API and the worker need.
  */
 @Injectable()
-export class Db implements Queryable, OnApplicationShutdown {
+export class Db implements Queryable, OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Database');
   private readonly pool: pg.Pool;
   private readonly preparedPool: pg.Pool;
   private readonly streamPool: pg.Pool;
   private readonly listeners: Array<(run: StatementRun) => void> = [];
   private readonly slowMs: number;
+  private readonly replicas: ReplicaSet | undefined;
+  private readonly maxLagMs: number;
+  /** The reads of one request share one look-up of the user's last write. */
+  private readonly floors = new WeakMap<StatementContext, Promise<number>>();
+  /** Reads by where they went, since start (for the metrics). */
+  readonly reads: Record<ReadTarget, number> = { replica: 0, primary: 0 };
 
-  constructor(@InjectDataSource() dataSource: DataSource, config: AppConfig) {
+  constructor(
+    @InjectDataSource() dataSource: DataSource,
+    config: AppConfig,
+    private readonly writeMarks: WriteMarks,
+  ) {
     this.pool = (dataSource.driver as unknown as { master: pg.Pool }).master;
     this.slowMs = config.database.slowQueryMs;
+    const replicas = config.database.replicas;
+    this.maxLagMs = replicas.maxLagMs;
+    if (replicas.urls.length > 0) {
+      this.replicas = new ReplicaSet(replicas.urls, replicas.poolSize, `conveyor-${config.role}-replica`, async () => {
+        return (await this.query(PRIMARY_LSN))[0].lsn;
+      });
+    }
     this.streamPool = new pg.Pool({
       connectionString: config.database.url,
       max: config.database.streamPoolSize,
@@ -86,9 +109,19 @@ export class Db implements Queryable, OnApplicationShutdown {
     this.preparedPool.on('error', (error) => this.logger.warn({ err: error }, 'idle connection lost'));
   }
 
+  /** Replicas serve reads once a first check has dated them. */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.replicas?.start();
+  }
+
   /** After HTTP has closed (downloads ended), with the rest of the database connections. */
   async onApplicationShutdown(): Promise<void> {
-    await Promise.all([this.streamPool.end(), this.preparedPool.end()]);
+    await Promise.all([this.streamPool.end(), this.preparedPool.end(), this.replicas?.stop()]);
+  }
+
+  /** Each replica: up or not, and how far behind the primary (GET /health/detailed, metrics). Empty without replicas. */
+  replicaStatus(): ReplicaStatus[] {
+    return this.replicas?.status() ?? [];
   }
 
   /** Connections of each pool, for the metrics: in use, idle, and callers waiting for one. */
@@ -106,9 +139,53 @@ export class Db implements Queryable, OnApplicationShutdown {
     ];
   }
 
-  /** Reads that may be served a little behind the primary (lists, details). The primary for now. */
-  get reader(): Queryable {
-    return this;
+  /**
+   * Reads that may be served a little behind the primary (lists, details): a replica that holds
+   * everything committed more than DB_REPLICA_MAX_LAG_MS ago, and everything the request's user
+   * wrote (read-your-writes: see WriteMarks); else the primary. A read the replica fails for a
+   * reason of its own (connection, recovery conflict) is run again on the primary, and the replica
+   * skipped until it checks out again. Without replicas, the primary.
+   */
+  readonly reader: Queryable = {
+    query: <R extends object>(statement: Sql<R>, params: readonly unknown[] = []) => this.read(statement, params),
+  };
+
+  private async read<R extends object>(statement: Sql<R>, params: readonly unknown[]): Promise<R[]> {
+    if (this.replicas) {
+      const replica = this.replicas.pick(await this.readFloor());
+      if (replica) {
+        try {
+          const rows = await this.run(replica.pool, statement, params);
+          this.reads.replica += 1;
+          return rows;
+        } catch (error) {
+          if (!isReplicaFailure(error)) throw error;
+          this.replicas.down(replica, error);
+        }
+      }
+    }
+    this.reads.primary += 1;
+    return this.query(statement, params);
+  }
+
+  /**
+   * The time (ms since the epoch) a replica must have caught up to for this read: DB_REPLICA_MAX_LAG_MS
+   * ago, or just after the user's last write when that is later.
+   */
+  private readFloor(): Promise<number> {
+    const lagFloor = Date.now() - this.maxLagMs;
+    const context = statementContext();
+    if (!context || !('route' in context)) return Promise.resolve(lagFloor);
+    // A request that writes reads what it wrote (a cancel answers with the cancelled job): primary.
+    if (context.method !== 'GET' && context.method !== 'HEAD') return Promise.resolve(Infinity);
+    const userId = context.userId;
+    if (!userId) return Promise.resolve(lagFloor);
+    let lastWrite = this.floors.get(context);
+    if (!lastWrite) {
+      lastWrite = this.writeMarks.lastWrite(userId);
+      this.floors.set(context, lastWrite);
+    }
+    return lastWrite.then((at) => Math.max(lagFloor, at + 1));
   }
 
   query<R extends object>(statement: Sql<R>, params: readonly unknown[] = []): Promise<R[]> {

@@ -3,6 +3,7 @@ import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { DomainError } from '../errors/domain-error.js';
 import { IS_PUBLIC, REQUIRED_ROLE } from './auth.decorators.js';
+import { bindUser } from '../context/statement-context.js';
 import type { Principal, Role } from './principal.js';
 
 /** Resolves an API key to its principal; implemented by the auth module. */
@@ -49,6 +50,7 @@ export class AuthGuard implements CanActivate {
     const principal = await this.authenticator.authenticate(key);
     if (!principal) throw new DomainError('UNAUTHORIZED', 'Invalid or revoked API key');
     request.principal = principal;
+    bindUser(principal.userId);
 
     if (role === 'admin' && principal.role !== 'admin') {
       throw new DomainError('FORBIDDEN', 'This operation needs an admin API key');

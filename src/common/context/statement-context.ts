@@ -6,7 +6,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
  * (the worker's claim loop, the dispatcher). Set with {@link runFor}; read by the Db provider.
  */
 export type StatementContext =
-  { route: string; method: string } | { jobId: string; jobType: string } | { component: string };
+  { route: string; method: string; userId?: string } | { jobId: string; jobType: string } | { component: string };
 
 const storage = new AsyncLocalStorage<StatementContext>();
 
@@ -17,4 +17,13 @@ export function runFor<T>(context: StatementContext, work: () => T): T {
 
 export function statementContext(): StatementContext | undefined {
   return storage.getStore();
+}
+
+/**
+ * Records the authenticated user on the request's context: read-your-writes (Db.reader) looks up
+ * that user's last write, and a slow-query warning names them.
+ */
+export function bindUser(userId: string): void {
+  const context = storage.getStore();
+  if (context && 'route' in context) context.userId = userId;
 }

@@ -40,8 +40,9 @@ export class BatchesRepository {
   constructor(private readonly db: Db) {}
 
   /** From the primary: it follows the batch's creation or cancel as often as a plain GET. */
-  async find(userId: string, id: string): Promise<BatchRow | undefined> {
-    return (await this.db.query(FIND_BATCH, [id, userId]))[0];
+  /** `lagOk`: a plain read (GET), which a replica may serve; a write's own look-up reads the primary. */
+  async find(userId: string, id: string, lagOk = false): Promise<BatchRow | undefined> {
+    return (await (lagOk ? this.db.reader : this.db).query(FIND_BATCH, [id, userId]))[0];
   }
 
   list(userId: string, status: BatchStatus | undefined, limit: number, after?: Keyset): Promise<BatchRow[]> {

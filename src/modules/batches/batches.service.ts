@@ -91,7 +91,7 @@ export class BatchesService {
   }
 
   async get(userId: string, id: string): Promise<BatchResponseDto> {
-    return toBatchResponse(await this.find(userId, id));
+    return toBatchResponse(await this.find(userId, id, true));
   }
 
   async list(userId: string, query: ListBatchesQueryDto): Promise<Page<BatchResponseDto>> {
@@ -140,8 +140,8 @@ export class BatchesService {
     }
   }
 
-  private async find(userId: string, id: string): Promise<BatchRow> {
-    const row = await this.repo.find(userId, id);
+  private async find(userId: string, id: string, lagOk = false): Promise<BatchRow> {
+    const row = await this.repo.find(userId, id, lagOk);
     if (!row) throw new NotFoundError('Batch');
     return row;
   }

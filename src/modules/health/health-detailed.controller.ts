@@ -55,15 +55,24 @@ export class HealthDetailedController {
     const [database, redis, disk] = await Promise.all([this.database(), this.redisState(), this.disk()]);
     const memory = process.memoryUsage();
     const lagMs = (ns: number): number => Math.round(ns / 1e4) / 100;
+    const replicas = this.db.replicaStatus().map((r) => ({
+      name: r.name,
+      status: r.up ? ('up' as const) : ('down' as const),
+      lagMs: r.lagMs ?? null,
+      ...(r.error ? { message: r.error } : {}),
+    }));
+    // A replica down or behind costs the primary its reads, nothing else: degraded, like Redis.
+    const replicaTrouble = replicas.some(
+      (r) => r.status === 'down' || (r.lagMs ?? Infinity) > this.config.database.replicas.maxLagMs,
+    );
     const result: HealthDetailedDto = {
-      status: database.status === 'down' ? 'error' : redis.status === 'down' ? 'degraded' : 'ok',
+      status: database.status === 'down' ? 'error' : redis.status === 'down' || replicaTrouble ? 'degraded' : 'ok',
       version: APP_VERSION,
       role: this.config.role,
       uptimeSeconds: Math.round(process.uptime()),
       draining: this.lifecycle.draining,
       database: database.check,
-      // No read replicas yet (issue 12 #4): the reader is the primary.
-      replicas: [],
+      replicas,
       redis,
       queue: database.queue,
       webhooks: database.webhooks,

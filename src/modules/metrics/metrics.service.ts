@@ -205,6 +205,35 @@ export class MetricsService implements OnModuleInit {
         }
       },
     });
+    new Gauge({
+      name: 'conveyor_db_replica_up',
+      help: 'Each read replica: 1 when it serves reads, 0 when it is down (its reads go to the primary)',
+      labelNames: ['replica'] as const,
+      registers,
+      collect() {
+        for (const r of db.replicaStatus()) this.set({ replica: r.name }, r.up ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'conveyor_db_replica_lag_seconds',
+      help: 'Each read replica: how long ago it last held everything committed on the primary',
+      labelNames: ['replica'] as const,
+      registers,
+      collect() {
+        for (const r of db.replicaStatus()) if (r.lagMs !== undefined) this.set({ replica: r.name }, r.lagMs / 1000);
+      },
+    });
+    new Counter({
+      name: 'conveyor_db_reads_total',
+      help: 'Reads that tolerate lag, by where they went (replica, or primary: no replica recent enough, or one failed)',
+      labelNames: ['target'] as const,
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ target: 'replica' }, db.reads.replica);
+        this.inc({ target: 'primary' }, db.reads.primary);
+      },
+    });
     const cache = this.cache;
     new Counter({
       name: 'conveyor_cache_lookups_total',

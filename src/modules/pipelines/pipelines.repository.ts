@@ -51,8 +51,9 @@ export class PipelinesRepository {
   }
 
   /** From the primary: a run is started from what this returns. */
-  async find(userId: string, id: string): Promise<PipelineRow | undefined> {
-    return (await this.db.query(FIND_PIPELINE, [id, userId]))[0];
+  /** `lagOk`: a plain read (GET), which a replica may serve; a write's own look-up reads the primary. */
+  async find(userId: string, id: string, lagOk = false): Promise<PipelineRow | undefined> {
+    return (await (lagOk ? this.db.reader : this.db).query(FIND_PIPELINE, [id, userId]))[0];
   }
 
   async softDelete(userId: string, id: string): Promise<boolean> {
@@ -60,8 +61,8 @@ export class PipelinesRepository {
   }
 
   /** From the primary: it follows a run's start or cancel as often as a plain GET. */
-  async findRun(userId: string, id: string): Promise<RunRow | undefined> {
-    return (await this.db.query(FIND_RUN, [id, userId]))[0];
+  async findRun(userId: string, id: string, lagOk = false): Promise<RunRow | undefined> {
+    return (await (lagOk ? this.db.reader : this.db).query(FIND_RUN, [id, userId]))[0];
   }
 
   listRuns(userId: string, status: RunStatus | undefined, limit: number, after?: Keyset): Promise<RunRow[]> {

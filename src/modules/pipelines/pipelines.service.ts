@@ -98,7 +98,7 @@ export class PipelinesService {
   }
 
   async get(userId: string, id: string): Promise<PipelineResponseDto> {
-    return toPipeline(await this.find(userId, id));
+    return toPipeline(await this.find(userId, id, true));
   }
 
   async remove(userId: string, id: string): Promise<void> {
@@ -135,7 +135,7 @@ export class PipelinesService {
   }
 
   async getRun(userId: string, id: string): Promise<RunResponseDto> {
-    return toRun(await this.findRun(userId, id));
+    return toRun(await this.findRun(userId, id, true));
   }
 
   async listRuns(userId: string, query: ListRunsQueryDto): Promise<Page<RunResponseDto>> {
@@ -151,14 +151,14 @@ export class PipelinesService {
     return toRun(run);
   }
 
-  private async find(userId: string, id: string): Promise<PipelineRow> {
-    const row = await this.repo.find(userId, id);
+  private async find(userId: string, id: string, lagOk = false): Promise<PipelineRow> {
+    const row = await this.repo.find(userId, id, lagOk);
     if (!row) throw new NotFoundError('Pipeline');
     return row;
   }
 
-  private async findRun(userId: string, id: string): Promise<RunRow> {
-    const row = await this.repo.findRun(userId, id);
+  private async findRun(userId: string, id: string, lagOk = false): Promise<RunRow> {
+    const row = await this.repo.findRun(userId, id, lagOk);
     if (!row) throw new NotFoundError('Pipeline run');
     return row;
   }

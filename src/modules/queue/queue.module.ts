@@ -3,6 +3,7 @@ import { JobTypesModule } from '../job-types/job-types.module.js';
 import { JobChanges } from './job-changes.js';
 import { JobLifecycle } from './job-lifecycle.service.js';
 import { JobWorkerService } from './worker/job-worker.service.js';
+import { TransitionWriteMarks } from './transition-write-marks.js';
 import { QueueSweeperService } from './worker/queue-sweeper.service.js';
 
 /**
@@ -12,7 +13,7 @@ import { QueueSweeperService } from './worker/queue-sweeper.service.js';
  */
 @Module({
   imports: [JobTypesModule],
-  providers: [JobChanges, JobLifecycle, JobWorkerService, QueueSweeperService],
+  providers: [JobChanges, JobLifecycle, JobWorkerService, QueueSweeperService, TransitionWriteMarks],
   exports: [JobChanges, JobLifecycle, JobWorkerService, QueueSweeperService],
 })
 export class QueueModule {}

@@ -7,6 +7,20 @@ class DatabaseCheckDto {
   @ApiProperty({ required: false }) message?: string;
 }
 
+class ReplicaCheckDto {
+  @ApiProperty({ example: 'replica-1.db:5432/conveyor', description: 'host:port/database (never credentials)' })
+  name: string;
+  @ApiProperty({ enum: ['up', 'down'], description: 'down: its reads go to the primary' }) status: 'up' | 'down';
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    example: 12,
+    description: 'How long ago it last held everything committed on the primary, ms (null: never yet)',
+  })
+  lagMs: number | null;
+  @ApiProperty({ required: false, description: 'Why it is down' }) message?: string;
+}
+
 class RedisCheckDto {
   @ApiProperty({ enum: ['up', 'down', 'not configured'], description: 'down: caches and limits go on in memory' })
   status: 'up' | 'down' | 'not configured';
@@ -51,8 +65,12 @@ export class HealthDetailedDto {
   @ApiProperty({ example: 3600 }) uptimeSeconds: number;
   @ApiProperty({ description: 'Shutting down: readiness answers 503' }) draining: boolean;
   @ApiProperty({ type: DatabaseCheckDto }) database: DatabaseCheckDto;
-  @ApiProperty({ type: [Object], description: 'Read replicas and their lag (none configured yet)' })
-  replicas: unknown[];
+  @ApiProperty({
+    type: [ReplicaCheckDto],
+    description:
+      'Each replica of DATABASE_REPLICA_URLS (empty without): down or lagging past DB_REPLICA_MAX_LAG_MS = degraded',
+  })
+  replicas: ReplicaCheckDto[];
   @ApiProperty({ type: RedisCheckDto }) redis: RedisCheckDto;
   @ApiProperty({ type: QueueStateDto, nullable: true }) queue: QueueStateDto | null;
   @ApiProperty({ type: WebhookStateDto, nullable: true }) webhooks: WebhookStateDto | null;
