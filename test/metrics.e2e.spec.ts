@@ -1,7 +1,9 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Db } from '../src/database/db.js';
 import { sql } from '../src/database/sql.js';
+import { MetricsServer } from '../src/modules/metrics/metrics-server.js';
 import { createUser, startTestApp, type TestApp } from './helpers/app.js';
+import { freePort } from './helpers/ports.js';
 import { waitForStatus } from './helpers/conditions.js';
 import { Receiver } from './helpers/receiver.js';
 import { waitFor } from './helpers/wait.js';
@@ -139,5 +141,34 @@ describe('GET /metrics', () => {
     } finally {
       await receiver.close();
     }
+  });
+
+  it('with METRICS_PORT, serves GET /metrics on that port only', async () => {
+    const port = await freePort();
+    const t = await start({ METRICS_PORT: String(port), HOST: '127.0.0.1' });
+    expect(t.app.get(MetricsServer).port).toBe(port);
+    expect(
+      (
+        await t.request({
+          method: 'POST',
+          url: '/api/v1/jobs',
+          key: (await createUser(t.db)).key,
+          body: { type: 'echo', input: {} },
+        })
+      ).status,
+    ).toBe(201);
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    const text = await res.text();
+    expect(sample(text, 'http_requests_total', { route: '/api/v1/jobs', method: 'POST', status_code: '201' })).toBe(1);
+    expect((await fetch(`http://127.0.0.1:${port}/api/v1/jobs`)).status).toBe(404);
+    // Off the API's port.
+    expect((await t.request({ method: 'GET', url: '/metrics' })).status).toBe(404);
+    await t.app.close();
+    apps.splice(apps.indexOf(t), 1);
+    await t.db.drop();
+    // Closed with the app.
+    await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow();
   });
 });

@@ -44,7 +44,8 @@ export class ConfigError extends Error {
 export class AppConfig {
   readonly nodeEnv: EnvSchema['NODE_ENV'];
   readonly role: EnvSchema['ROLE'];
-  readonly http: { port: number; host: string; bodyLimitBytes: number; swagger: boolean };
+  /** `metricsPort`: GET /metrics on a port of its own; 0 = on `port`. */
+  readonly http: { port: number; host: string; metricsPort: number; bodyLimitBytes: number; swagger: boolean };
   /**
    * Bounds of request content besides the body size: nesting of any JSON body or NDJSON line, and
    * the size of `metadata` (jobs, batch items, batches, pipeline runs) as JSON.
@@ -120,6 +121,7 @@ export class AppConfig {
     this.http = {
       port: env.PORT,
       host: env.HOST,
+      metricsPort: env.METRICS_PORT,
       bodyLimitBytes: env.BODY_LIMIT_BYTES,
       swagger: env.SWAGGER_ENABLED,
     };

@@ -43,6 +43,13 @@ export class EnvSchema {
   @Max(65535)
   PORT = 3000;
 
+  /** Serve GET /metrics on this port (on HOST) instead of PORT, keeping it off the API's ingress; 0 = on PORT. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  METRICS_PORT = 0;
+
   @IsString()
   HOST = '0.0.0.0';
 
