@@ -192,8 +192,10 @@ export async function createApp(
   const access = createAccessLogger(logger);
   const logRequests = access.isLevelEnabled('info');
   const metrics = app.get(MetricsService);
+  const observe = metrics.enabled;
   fastify.addHook('onResponse', (request, reply, done) => {
-    metrics.observeRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000);
+    if (observe)
+      metrics.observeRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000);
     if (logRequests) {
       access.info(
         {

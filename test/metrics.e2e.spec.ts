@@ -2,6 +2,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Db } from '../src/database/db.js';
 import { sql } from '../src/database/sql.js';
 import { MetricsServer } from '../src/modules/metrics/metrics-server.js';
+import { MetricsService } from '../src/modules/metrics/metrics.service.js';
 import { createUser, startTestApp, type TestApp } from './helpers/app.js';
 import { freePort } from './helpers/ports.js';
 import { waitForStatus } from './helpers/conditions.js';
@@ -170,5 +171,14 @@ describe('GET /metrics', () => {
     await t.db.drop();
     // Closed with the app.
     await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow();
+  });
+
+  it('with METRICS_ENABLED=false, serves no metrics and observes nothing', async () => {
+    const t = await start({ METRICS_ENABLED: 'false' });
+    expect((await t.request({ method: 'GET', url: '/metrics' })).status).toBe(404);
+    const metrics = t.app.get(MetricsService);
+    await t.request({ method: 'GET', url: '/api/v1/health/live' });
+    expect(await metrics.metrics()).not.toContain('http_requests_total{');
+    expect(await metrics.metrics()).not.toContain('process_cpu_seconds_total');
   });
 });

@@ -20,7 +20,9 @@ export function describeMachine(): Machine {
   };
 }
 
-export function formatNumber(value: number): string {
+/** A figure of a table; a missing one (NaN, which JSON carries as null) is a dash. */
+export function formatNumber(value: number | null): string {
+  if (value === null || Number.isNaN(value)) return '—';
   return value.toLocaleString('en-US', { maximumFractionDigits: Math.abs(value) >= 100 ? 0 : 2 });
 }
 

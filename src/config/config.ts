@@ -44,8 +44,9 @@ export class ConfigError extends Error {
 export class AppConfig {
   readonly nodeEnv: EnvSchema['NODE_ENV'];
   readonly role: EnvSchema['ROLE'];
-  /** `metricsPort`: GET /metrics on a port of its own; 0 = on `port`. */
-  readonly http: { port: number; host: string; metricsPort: number; bodyLimitBytes: number; swagger: boolean };
+  readonly http: { port: number; host: string; bodyLimitBytes: number; swagger: boolean };
+  /** Prometheus metrics: off entirely (no endpoint, nothing observed), or on `port` (0 = on the API's port). */
+  readonly metrics: { enabled: boolean; port: number };
   /**
    * Bounds of request content besides the body size: nesting of any JSON body or NDJSON line, and
    * the size of `metadata` (jobs, batch items, batches, pipeline runs) as JSON.
@@ -121,10 +122,10 @@ export class AppConfig {
     this.http = {
       port: env.PORT,
       host: env.HOST,
-      metricsPort: env.METRICS_PORT,
       bodyLimitBytes: env.BODY_LIMIT_BYTES,
       swagger: env.SWAGGER_ENABLED,
     };
+    this.metrics = { enabled: env.METRICS_ENABLED, port: env.METRICS_PORT };
     this.limits = { jsonMaxDepth: env.JSON_MAX_DEPTH, metadataBytes: env.METADATA_LIMIT_BYTES };
     this.database = {
       url: env.DATABASE_URL,

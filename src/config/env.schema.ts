@@ -43,6 +43,11 @@ export class EnvSchema {
   @Max(65535)
   PORT = 3000;
 
+  /** Prometheus metrics: GET /metrics and what feeds it. false = no endpoint and nothing observed. */
+  @Transform(toBoolean)
+  @IsIn([true, false], { message: 'METRICS_ENABLED must be true or false' })
+  METRICS_ENABLED = true;
+
   /** Serve GET /metrics on this port (on HOST) instead of PORT, keeping it off the API's ingress; 0 = on PORT. */
   @Type(() => Number)
   @IsInt()

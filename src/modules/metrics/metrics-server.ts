@@ -27,8 +27,9 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    const { metricsPort, host } = this.config.http;
-    if (!metricsPort) return;
+    const { enabled, port: metricsPort } = this.config.metrics;
+    const { host } = this.config.http;
+    if (!enabled || !metricsPort) return;
     const server = createServer((request, response) => {
       const path = (request.url ?? '').split('?')[0];
       if (path !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {

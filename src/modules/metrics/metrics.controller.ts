@@ -24,8 +24,8 @@ export class MetricsController {
   @Public()
   @Header('Cache-Control', 'no-store')
   async scrape(@Res() reply: FastifyReply): Promise<void> {
-    // With METRICS_PORT, the metrics live on that port only (MetricsServer).
-    if (this.config.http.metricsPort) throw new NotFoundError('Route');
+    // Off, or on METRICS_PORT only (MetricsServer).
+    if (!this.config.metrics.enabled || this.config.metrics.port) throw new NotFoundError('Route');
     const body = await this.metrics.metrics();
     await reply.type(this.metrics.contentType).send(body);
   }

@@ -1,5 +1,6 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AppConfig } from '../../config/config.js';
 import { Db } from '../../database/db.js';
 import { CacheService } from '../cache/cache.service.js';
 import { JobChanges } from '../queue/job-changes.js';
@@ -94,9 +95,16 @@ export class MetricsService implements OnModuleInit {
     private readonly limiter: RateLimiter,
     private readonly dispatcher: WebhookDispatcherService,
     private readonly lifecycle: JobLifecycle,
+    private readonly config: AppConfig,
   ) {}
 
+  /** False with METRICS_ENABLED=false: nothing subscribes, and the HTTP hook observes nothing. */
+  get enabled(): boolean {
+    return this.config.metrics.enabled;
+  }
+
   onModuleInit(): void {
+    if (!this.enabled) return;
     collectDefaultMetrics({ register: this.registry });
     this.changes.subscribe((change) => this.onChange(change));
     this.dispatcher.onAttempt((attempt) => {
