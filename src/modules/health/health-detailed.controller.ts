@@ -1,4 +1,4 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, type OnModuleDestroy } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { statfs } from 'node:fs/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -22,7 +22,7 @@ const CACHE_MS = 2000;
 @ApiTags('Health')
 @AdminOnly()
 @Controller('health')
-export class HealthDetailedController {
+export class HealthDetailedController implements OnModuleDestroy {
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
   private cached: { at: number; value: Promise<HealthDetailedDto> } | undefined;
 
@@ -33,6 +33,11 @@ export class HealthDetailedController {
     private readonly config: AppConfig,
   ) {
     this.loopDelay.enable();
+  }
+
+  /** The histogram's timer would outlive the app (several apps in one test process). */
+  onModuleDestroy(): void {
+    this.loopDelay.disable();
   }
 
   @Get('detailed')
