@@ -155,6 +155,15 @@ describe('errors and validation', () => {
       headers: { 'x-request-id': 'a b\u0001c' },
     });
     expect(unsafe.headers['x-request-id']).not.toBe('a b\u0001c');
+    // A key pasted into the wrong header never reaches the logs as the request id.
+    const keyShaped = 'cvk_' + 'A'.repeat(43);
+    const pasted = await t.request({
+      method: 'GET',
+      url: '/api/v1/health/live',
+      headers: { 'x-request-id': keyShaped },
+    });
+    expect(pasted.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(JSON.stringify(t.logs)).not.toContain(keyShaped);
     const failed = await t.request({ method: 'GET', url: '/api/v1/me', headers: { 'x-request-id': 'trace-42' } });
     expect(failed.headers['x-request-id']).toBe('trace-42');
     expect(failed.body.requestId).toBe('trace-42');
