@@ -146,6 +146,9 @@ export async function createApp(
     // Responses of the API are per user and may hold secrets (a new key, a webhook secret): no
     // cache may keep them. Problem documents outside the prefix get the same header from ProblemFilter.
     if (request.url.startsWith(API_ROUTES)) reply.header('cache-control', 'no-store');
+    // Draining: every answer ends its connection, so a client's next request opens a new one,
+    // which the load balancer sends elsewhere (a kept-alive connection would stay pinned here).
+    if (lifecycle.draining) reply.header('connection', 'close');
     if (lifecycle.closing) {
       reply.header('connection', 'close');
       return done(
@@ -189,6 +192,18 @@ export async function createApp(
       if (userId && !SAFE_METHODS.has(request.method) && reply.statusCode < 400) await writeMarks.mark(userId);
     });
   }
+  // Node's server.close() ends the idle connections once; a connection still answering a request
+  // that began before the drain stays open after it (keep-alive, up to keepAliveTimeout: 72 s),
+  // and holds the close. Until the server has closed, such connections are ended once idle.
+  let closeIdle: NodeJS.Timeout | undefined;
+  fastify.addHook('preClose', (done) => {
+    closeIdle = setInterval(() => fastify.server.closeIdleConnections(), 50);
+    done();
+  });
+  fastify.addHook('onClose', (_instance, done) => {
+    clearInterval(closeIdle);
+    done();
+  });
   const access = createAccessLogger(logger);
   const logRequests = access.isLevelEnabled('info');
   const metrics = app.get(MetricsService);

@@ -117,6 +117,7 @@ export class Db implements Queryable, OnApplicationBootstrap, OnApplicationShutd
   /** After HTTP has closed (downloads ended), with the rest of the database connections. */
   async onApplicationShutdown(): Promise<void> {
     await Promise.all([this.streamPool.end(), this.preparedPool.end(), this.replicas?.stop()]);
+    this.logger.log('database pools closed (stream, prepared, replicas)');
   }
 
   /** Each replica: up or not, and how far behind the primary (GET /health/detailed, metrics). Empty without replicas. */

@@ -117,6 +117,7 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
       clearTimeout(timer);
     }
     if (client.isOpen) client.destroy();
+    this.logger.log('Redis connection closed');
   }
 
   private failed(error: unknown): void {

@@ -141,3 +141,23 @@ export function createAccessLogger(logger: Logger): Logger {
     (logger as unknown as Record<symbol, pino.DestinationStream>)[pino.symbols.streamSym],
   );
 }
+
+/**
+ * Ends `logger`'s stream; resolves once every line logged so far is written (or after
+ * `timeoutMs`, if stdout is stuck). For the last step before process.exit(): pino writes stdout
+ * asynchronously, and the exit's synchronous flush skips a write in flight, whose lines then came
+ * out after later ones (or could be lost). Nothing may log through `logger` afterwards.
+ */
+export function endLogs(logger: Logger, timeoutMs = 1000): Promise<void> {
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as
+    (NodeJS.EventEmitter & { end?: () => void; destroyed?: boolean }) | undefined;
+  if (typeof stream?.end !== 'function' || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    stream.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    stream.end!();
+  });
+}

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { MicroBatcher } from '../../../common/batching/micro-batcher.js';
 import { Waker } from '../../../common/loop/waker.js';
+import { LifecycleState } from '../../../common/lifecycle/lifecycle.state.js';
 import { AppConfig } from '../../../config/config.js';
 import { PgListener } from '../../../database/pg-listener.js';
 import { JobError, type JobType } from '../../job-types/job-type.js';
@@ -42,8 +43,10 @@ export function backoffMs(type: Pick<JobType, 'backoff'>, attempt: number, rando
  * - holds a lease renewed every third of WORKER_LEASE_MS (QueueSweeperService re-queues the
  *   jobs of a worker that stopped renewing);
  * - aborts a handler on timeout, on cancel (NOTIFY conveyor_job_cancel) and when its lease is lost;
- * - on shutdown stops claiming, lets in-flight jobs finish for WORKER_SHUTDOWN_GRACE_MS, then
- *   aborts and releases the rest to `queued`, so no job is left `running`.
+ * - stops claiming as the shutdown begins (SIGTERM, before the HTTP drain: a job claimed then
+ *   would likely have to be released; a claim under way then gives its jobs back unstarted);
+ *   after HTTP has closed, lets in-flight jobs finish for WORKER_SHUTDOWN_GRACE_MS, then aborts
+ *   and releases the rest to `queued`, so no job is left `running`. Leases are renewed until then.
  * Execution is at-least-once: a worker killed mid-job leaves it to the sweeper, and it runs again.
  */
 @Injectable()
@@ -72,6 +75,7 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
     private readonly lifecycle: JobLifecycle,
     private readonly types: JobTypeRegistry,
     private readonly listener: PgListener,
+    private readonly state: LifecycleState,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -86,29 +90,42 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
     const { leaseMs } = this.config.worker;
     this.timers.push(setInterval(() => void this.heartbeat(), Math.max(250, Math.floor(leaseMs / 3))));
     this.loop = runFor({ component: 'worker' }, () => this.run());
+    this.state.onShutdown(() => this.stopClaiming());
     this.logger.log({ workerId: this.workerId, concurrency: this.config.worker.concurrency }, 'job worker started');
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
+  /** Ends the claim loop; jobs in flight go on. */
+  private stopClaiming(): void {
     if (!this.running) return;
     this.running = false;
     this.wake();
+    this.logger.log({ inFlight: this.inFlight.size }, 'job worker stopped claiming');
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    if (!this.loop) return;
+    this.stopClaiming();
     await this.loop;
-    for (const timer of this.timers) clearInterval(timer);
+    this.loop = undefined;
     const grace = this.config.worker.shutdownGraceMs;
+    const waiting = this.inFlight.size;
     const all = Promise.all([...this.inFlight.values()].map((f) => f.done));
     const finished = await Promise.race([
       all.then(() => true),
       new Promise<false>((r) => setTimeout(() => r(false), grace)),
     ]);
+    let released = 0;
     if (!finished) {
       const ids = [...this.inFlight.keys()];
       for (const f of this.inFlight.values()) f.controller.abort(new AbortReason('shutdown', 'worker shutting down'));
-      const released = await this.lifecycle.release(this.workerId, ids);
+      released = await this.lifecycle.release(this.workerId, ids);
       this.logger.warn({ released }, 'released in-flight jobs to the queue after the shutdown grace period');
       await all;
     }
-    this.logger.log('job worker stopped');
+    // Only now: a job still running here must keep its lease, or a sweeper elsewhere re-queues it
+    // and another worker runs it at the same time.
+    for (const timer of this.timers) clearInterval(timer);
+    this.logger.log({ finished: waiting - released, released }, 'job worker stopped');
   }
 
   private async run(): Promise<void> {
@@ -123,6 +140,11 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
         } catch (error) {
           this.logger.error({ err: error }, 'claim failed; retrying after the poll interval');
         }
+        // The shutdown began during the claim: nothing claimed after the signal starts here.
+        if (!this.running && claimed.length > 0) {
+          await this.releaseUnstarted(claimed);
+          return;
+        }
         for (const job of claimed) this.start(job);
       }
       // Jobs claimed and slots left: more may be waiting (a full batch; or users this claim filled
@@ -130,6 +152,18 @@ export class JobWorkerService implements OnApplicationBootstrap, BeforeApplicati
       // sleep until a NOTIFY, a finished job frees a slot, or the poll interval passes.
       if (claimed.length > 0 && free > 0) continue;
       await this.waker.sleep(pollIntervalMs);
+    }
+  }
+
+  private async releaseUnstarted(jobs: ClaimedJob[]): Promise<void> {
+    try {
+      await this.lifecycle.release(
+        this.workerId,
+        jobs.map((j) => j.id),
+      );
+    } catch (error) {
+      // Their leases lapse and the sweeper re-queues them: nothing is lost.
+      this.logger.error({ err: error, jobs: jobs.length }, 'could not release jobs claimed as the shutdown began');
     }
   }
 
