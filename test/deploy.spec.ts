@@ -9,6 +9,7 @@ import {
   envFile,
   filesUnder,
   metricCatalog,
+  metricsServerPath,
   read,
   ROOT,
   routeShape,
@@ -149,11 +150,19 @@ describe('deploy/kubernetes', () => {
             typeof get.port === 'number' ? get.port : c.ports.find((p: any) => p.name === get.port)?.containerPort;
           expect(probePort, `${d.name} ${kind} port`).toBe(port);
         }
+        // Scraped where Conveyor serves GET /metrics: METRICS_PORT (by its own server) when set,
+        // else PORT (by MetricsController); a declared containerPort either way.
+        expect(env.get('METRICS_ENABLED'), d.name).toBe('true');
+        const metricsPort = num(env, 'METRICS_PORT') || port;
         expect(d.annotations['prometheus.io/scrape'], d.name).toBe('true');
-        expect(Number(d.annotations['prometheus.io/port']), d.name).toBe(port);
+        expect(Number(d.annotations['prometheus.io/port']), `${d.name}: scrape port = METRICS_PORT`).toBe(metricsPort);
         expect(
-          routes.some((r) => r.path === d.annotations['prometheus.io/path'] && r.controller === 'MetricsController'),
+          c.ports.some((p: any) => p.containerPort === metricsPort),
+          `${d.name}: METRICS_PORT ${metricsPort} is a containerPort`,
         ).toBe(true);
+        const metricsPath = d.annotations['prometheus.io/path'];
+        expect(routes.some((r) => r.path === metricsPath && r.controller === 'MetricsController')).toBe(true);
+        if (metricsPort !== port) expect(metricsServerPath(), d.name).toBe(metricsPath);
       }
     }
   });
@@ -163,7 +172,15 @@ describe('deploy/kubernetes', () => {
     for (const [name, values] of configMaps)
       for (const k of values.keys()) expect(known(k), `${name}: ${k}`).toBe(true);
     for (const k of secretKeys) expect(known(k), `${SECRET_EXAMPLE}: ${k}`).toBe(true);
-    expect([...secretKeys].sort()).toEqual(['ADMIN_API_KEY', 'DATABASE_URL', 'REDIS_URL', 'SECRETS_ENCRYPTION_KEY']);
+    expect([...secretKeys].sort()).toEqual([
+      'ADMIN_API_KEY',
+      'DATABASE_REPLICA_URLS',
+      'DATABASE_URL',
+      'REDIS_URL',
+      'SECRETS_ENCRYPTION_KEY',
+    ]);
+    // Left as it is, the example has no replicas: empty is valid and means every read on the primary.
+    expect(secret.stringData.DATABASE_REPLICA_URLS).toBe('');
     for (const w of workloads) {
       for (const c of w.pod.containers) {
         for (const e of c.env ?? []) {
@@ -262,9 +279,14 @@ describe('deploy/kubernetes', () => {
     for (const s of byKind('Service')) {
       const [target] = podsOf(s.spec.selector);
       expect(target, s.metadata.name).toBeDefined();
+      const container = target.pod.containers[0];
+      const metricsPort = num(effectiveEnv(container), 'METRICS_PORT');
       for (const p of s.spec.ports) {
-        const ports = target.pod.containers[0].ports;
-        expect(ports.some((cp: any) => cp.name === p.targetPort || cp.containerPort === p.targetPort)).toBe(true);
+        const port = container.ports.find((cp: any) => cp.name === p.targetPort || cp.containerPort === p.targetPort);
+        expect(port, `${s.metadata.name}: ${p.targetPort}`).toBeDefined();
+        // GET /metrics needs no key: only a headless Service (no virtual IP an ingress can route to) may carry it.
+        if (s.spec.clusterIP !== 'None')
+          expect(port.containerPort, `${s.metadata.name} carries METRICS_PORT`).not.toBe(metricsPort);
       }
     }
     expect(byKind('Service').find((s) => s.metadata.name === 'conveyor-api').spec.ports[0].port).toBe(80);

@@ -138,6 +138,14 @@ export function metricCatalog(): MetricCatalog {
   return { names, labels, labelsOf };
 }
 
+/** The one path the METRICS_PORT server of metrics-server.ts answers (every other is 404). */
+export function metricsServerPath(): string {
+  const source = read('src/modules/metrics/metrics-server.ts');
+  const match = /path !== '([^']+)'/.exec(source);
+  if (!match) throw new Error("metrics-server.ts: `path !== '…'` not found");
+  return match[1];
+}
+
 export interface DockerInstruction {
   stage: number;
   keyword: string;
