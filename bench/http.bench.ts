@@ -120,7 +120,7 @@ async function measureConveyor(
 /**
  * What the metrics cost the request path: the cached job read on two instances running side by
  * side, one with METRICS_ENABLED=true (the default: every request observed in a histogram and a
- * counter) and one with false, measured in alternation (on, off, on, off, …) so that the
+ * counter) and one with false, measured in alternation (on, off, off, on, on, off) so that the
  * machine's drift during the run falls on both alike. Mean req/s of each.
  */
 async function measureMetricsCost(
@@ -136,10 +136,12 @@ async function measureMetricsCost(
   const totals = { on: 0, off: 0 };
   try {
     for (let round = 1; round <= rounds; round += 1) {
-      for (const [name, instance] of [
+      // Which goes first alternates too, so that neither always follows a pause or a warm-up.
+      const order = [
         ['on', on],
         ['off', off],
-      ] as const) {
+      ] as const;
+      for (const [name, instance] of round % 2 === 1 ? order : [...order].reverse()) {
         await fetch(instance.base + path, { headers }); // a hit from here on
         progress(`metrics ${name}: GET ${path}, round ${round} of ${rounds}`);
         totals[name] += (await measure(instance.base + path, { connections: CONNECTIONS, headers })).requestsPerSecond;
