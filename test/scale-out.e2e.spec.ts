@@ -197,7 +197,9 @@ describe('two API and two worker processes, one PostgreSQL with a replica, one R
     // Once per attempt: a POST the receiver got is an attempt the dispatchers recorded. Only one
     // the killed process had sent and not yet recorded can come twice (its lock lapses, it is sent
     // again): at most its in-flight deliveries.
-    const { rows: attempts } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_delivery_attempts`);
+    const { rows: attempts } = await db.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM webhook_delivery_attempts`,
+    );
     expect(receiver.at('/hooks').length).toBeGreaterThanOrEqual(attempts[0].n);
     expect(receiver.at('/hooks').length - attempts[0].n).toBeLessThanOrEqual(50);
     const dupes =
