@@ -19,7 +19,8 @@ import type { AppConfig } from './config/config.js';
 import { CacheFastPath } from './modules/cache/cache-fast-path.js';
 import { WriteMarks } from './database/write-marks.js';
 import { MetricsService } from './modules/metrics/metrics.service.js';
-import { setupSwagger } from './modules/docs/swagger.js';
+import { DocsService } from './modules/docs/docs.service.js';
+import { buildOpenApiDocument, setupSwagger } from './modules/docs/swagger.js';
 
 /** Methods that change nothing: no write mark. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -237,5 +238,7 @@ export async function createApp(
   app.useGlobalPipes(createValidationPipe());
   if (config.http.swagger) setupSwagger(app);
   await app.init();
+  // Once, now that every route is registered: GET /docs/… answer from it (with or without Swagger UI).
+  if (config.runsApi) app.get(DocsService).load(buildOpenApiDocument(app));
   return app;
 }

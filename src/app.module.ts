@@ -11,6 +11,7 @@ import { AuthModule } from './modules/auth/auth.module.js';
 import { HealthModule } from './modules/health/health.module.js';
 import { BatchesModule } from './modules/batches/batches.module.js';
 import { CacheModule } from './modules/cache/cache.module.js';
+import { DocsModule } from './modules/docs/docs.module.js';
 import { MetricsModule } from './modules/metrics/metrics.module.js';
 import { JobsModule } from './modules/jobs/jobs.module.js';
 import { PipelinesModule } from './modules/pipelines/pipelines.module.js';
@@ -40,6 +41,7 @@ export class AppModule {
         UsageModule,
         CacheModule,
         MetricsModule,
+        DocsModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

@@ -70,8 +70,9 @@ describe('authentication and authorisation', () => {
     const listed = await t.request({ method: 'GET', url: '/api/v1/me/api-keys', key: alice.key });
     expect(listed.status).toBe(200);
     expect(listed.text).not.toContain(created.body.key);
-    expect(listed.body.map((k: { id: string }) => k.id)).toContain(created.body.id);
-    expect(listed.body.every((k: object) => !('key' in k) && !('keyHash' in k))).toBe(true);
+    expect(listed.body.nextCursor).toBeNull();
+    expect(listed.body.data.map((k: { id: string }) => k.id)).toContain(created.body.id);
+    expect(listed.body.data.every((k: object) => !('key' in k) && !('keyHash' in k))).toBe(true);
 
     expect((await t.request({ method: 'GET', url: '/api/v1/me', key: created.body.key })).status).toBe(200);
   });
@@ -97,6 +98,12 @@ describe('authentication and authorisation', () => {
       body: {},
     });
     expect(created.status).toBe(201);
+    const listed = await t.request({ method: 'GET', url: `/api/v1/admin/users/${bob.id}/api-keys`, key: admin.key });
+    expect(listed.body).toMatchObject({ nextCursor: null });
+    expect(listed.body.data.map((k: { id: string }) => k.id)).toEqual(
+      expect.arrayContaining([bob.keyId, created.body.id]),
+    );
+    expect(listed.text).not.toContain(created.body.key);
     expect(
       (await t.request({ method: 'DELETE', url: `/api/v1/admin/api-keys/${created.body.id}`, key: admin.key })).status,
     ).toBe(204);

@@ -318,7 +318,7 @@ describe.each([
     await getJob(t, user, id);
     expect((await getJob(t, user, id)).headers['x-cache']).toBe('HIT');
     const keys = await t.request({ method: 'GET', url: '/api/v1/me/api-keys', key: user.key });
-    const keyId = (keys.body.data ?? keys.body)[0].id as string;
+    const keyId = keys.body.data[0].id as string;
     expect((await t.request({ method: 'DELETE', url: `/api/v1/me/api-keys/${keyId}`, key: user.key })).status).toBe(
       204,
     );

@@ -23,9 +23,11 @@ describe('Jobs API with an in-process worker', () => {
   it('lists the job types with schema, cost, timeout and attempts', async () => {
     const res = await t.request({ method: 'GET', url: '/api/v1/job-types', key: alice.key });
     expect(res.status).toBe(200);
-    const names = res.body.map((t: { name: string }) => t.name);
+    // The shape of every list; the catalog is whole, so no next page.
+    expect(res.body.nextCursor).toBeNull();
+    const names = res.body.data.map((t: { name: string }) => t.name);
     expect(names).toEqual(expect.arrayContaining(['echo', 'sleep', 'hash', 'text.stats', 'http.request']));
-    for (const type of res.body) {
+    for (const type of res.body.data) {
       expect(type).toMatchObject({
         inputSchema: expect.any(Object),
         cost: expect.any(Number),

@@ -1,18 +1,31 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
+import { Contract } from './helpers/contract.js';
+
+interface Media {
+  schema?: Record<string, unknown>;
+  example?: unknown;
+}
 
 interface Operation {
   operationId?: string;
   summary?: string;
+  description?: string;
   security?: unknown[];
-  responses: Record<string, unknown>;
+  parameters?: Array<{ name: string; in: string; schema?: Record<string, unknown> }>;
+  requestBody?: { content: Record<string, Media> };
+  responses: Record<string, { description?: string; content?: Record<string, Media>; headers?: object }>;
 }
 
 describe('OpenAPI document and Swagger UI', () => {
   let t: TestApp;
   let doc: {
+    openapi: string;
     paths: Record<string, Record<string, Operation>>;
-    components: { securitySchemes: Record<string, unknown> };
+    tags: Array<{ name: string; description?: string }>;
+    servers: Array<{ url: string }>;
+    components: { securitySchemes: Record<string, unknown>; schemas: Record<string, any> };
   };
 
   beforeAll(async () => {
@@ -79,5 +92,136 @@ describe('OpenAPI document and Swagger UI', () => {
     ]) {
       expect(paths).toContain(expected);
     }
+  });
+
+  it('docs/openapi.json is the document the app serves (npm run openapi:write writes it)', () => {
+    const committed = JSON.parse(readFileSync(new URL('../docs/openapi.json', import.meta.url), 'utf8'));
+    expect(committed, 'docs/openapi.json is stale: run `npm run openapi:write` and commit it').toEqual(doc);
+  });
+
+  it('is OpenAPI 3.1: a nullable reference is oneOf [$ref, null], so "error": null conforms', () => {
+    expect(doc.openapi).toBe('3.1.0');
+    expect(JSON.stringify(doc)).not.toContain('"nullable"');
+    expect(doc.components.schemas.JobResponseDto.properties.error).toEqual({
+      oneOf: [{ $ref: '#/components/schemas/JobErrorDto' }, { type: 'null' }],
+    });
+    const contract = new Contract(doc);
+    const job = contract.validator({ $ref: '#/components/schemas/JobResponseDto' });
+    const example = doc.paths['/api/v1/jobs/{id}'].get.responses['200'].content!['application/json'].example as object;
+    expect(job({ ...example, error: null })).toBe(true);
+    expect(job({ ...example, error: { code: 'TIMEOUT', message: 'too slow' } })).toBe(true);
+    expect(job({ ...example, error: 'TIMEOUT' })).toBe(false);
+  });
+
+  it('declares its tags and a relative server; the bearer scheme is an opaque API key', () => {
+    const used = new Set(operations().flatMap(([, , op]) => (op as { tags?: string[] }).tags ?? []));
+    for (const tag of used) expect(doc.tags.find((t) => t.name === tag)?.description, tag).toBeTruthy();
+    expect(doc.servers).toEqual([expect.objectContaining({ url: '/' })]);
+    expect(doc.components.securitySchemes.bearer).toMatchObject({ bearerFormat: 'API key' });
+  });
+
+  it('every operation has a description; every success response a description and an example per content type', () => {
+    for (const [path, method, op] of operations()) {
+      expect(op.description, `${method} ${path}`).toBeTruthy();
+      for (const [status, response] of Object.entries(op.responses)) {
+        expect(response.description, `${method} ${path} ${status}`).toBeTruthy();
+        if (!status.startsWith('2')) continue;
+        for (const [type, media] of Object.entries(response.content ?? {})) {
+          expect(media.example, `${method} ${path} ${status} ${type}`).toBeDefined();
+        }
+      }
+      for (const [type, media] of Object.entries(op.requestBody?.content ?? {})) {
+        expect(media.example, `${method} ${path} request ${type}`).toBeDefined();
+      }
+    }
+  });
+
+  it('every example conforms to its schema', () => {
+    const contract = new Contract(doc);
+    const media = operations().flatMap(([path, method, op]) => [
+      ...Object.entries(op.requestBody?.content ?? {}).map(
+        ([type, m]) => [`${method} ${path} request ${type}`, m] as const,
+      ),
+      ...Object.entries(op.responses).flatMap(([status, r]) =>
+        Object.entries(r.content ?? {}).map(([type, m]) => [`${method} ${path} ${status} ${type}`, m] as const),
+      ),
+    ]);
+    expect(media.length).toBeGreaterThan(100);
+    for (const [where, m] of media) {
+      if (!m.schema || m.example === undefined) continue;
+      const validate = contract.validator(m.schema);
+      expect(validate(m.example), `${where}: ${JSON.stringify(validate.errors)}`).toBe(true);
+    }
+  });
+
+  it('every operation documents 500 and 503; authenticated ones 429 with Retry-After; public ones say security: []', () => {
+    for (const [path, method, op] of operations()) {
+      expect(Object.keys(op.responses), `${method} ${path}`).toEqual(expect.arrayContaining(['500', '503']));
+      for (const response of Object.values(op.responses)) {
+        expect(response.headers, `${method} ${path}`).toHaveProperty('X-Request-Id');
+      }
+      if (op.security?.length) {
+        expect(op.responses['429']?.headers, `${method} ${path}`).toHaveProperty('Retry-After');
+      } else {
+        expect(op.security, `${method} ${path}`).toEqual([]);
+      }
+    }
+    expect(doc.paths['/api/v1/jobs'].post.responses['201'].headers).toHaveProperty('Idempotent-Replayed');
+  });
+
+  it('path ids are UUIDs; request bodies refuse unknown fields and carry no default (generated types would require it)', () => {
+    for (const [path, method, op] of operations()) {
+      for (const parameter of op.parameters ?? []) {
+        if (parameter.in === 'path' && (parameter.name === 'id' || parameter.name === 'deliveryId')) {
+          expect(parameter.schema, `${method} ${path} ${parameter.name}`).toMatchObject({ format: 'uuid' });
+        }
+      }
+    }
+    for (const name of ['CreateJobDto', 'CreateUserDto', 'CreateWebhookDto', 'CreatePipelineDto', 'BatchItemDto']) {
+      const schema = doc.components.schemas[name];
+      expect(schema.additionalProperties, name).toBe(false);
+      expect(JSON.stringify(schema), name).not.toContain('"default"');
+    }
+  });
+
+  it('documents the NDJSON upload and the JSON Lines / CSV download as text', () => {
+    const upload = doc.paths['/api/v1/batches'].post.requestBody!.content['application/x-ndjson'];
+    expect(upload.schema).toMatchObject({ type: 'string' });
+    const download = doc.paths['/api/v1/batches/{id}/results'].get.responses['200'].content!;
+    expect(Object.keys(download).sort()).toEqual(['application/x-ndjson', 'text/csv']);
+    for (const media of Object.values(download)) expect(media.schema).toMatchObject({ type: 'string' });
+    const malformedLine = doc.paths['/api/v1/batches'].post.responses['422'].description;
+    expect(malformedLine).toMatch(/NDJSON/);
+    expect(doc.paths['/api/v1/batches'].post.responses['400'].description).not.toMatch(
+      /malformed NDJSON\b(?! line is a 422)/,
+    );
+  });
+
+  it('the contract check of request() catches what departs from the document', () => {
+    const contract = new Contract(doc);
+    const job = doc.paths['/api/v1/jobs/{id}'].get.responses['200'].content!['application/json'].example;
+    const ok = {
+      status: 200,
+      headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': 'r' },
+      body: job,
+      text: JSON.stringify(job),
+    };
+    const url = '/api/v1/jobs/0b5c2f0e-8d1a-4c55-9a43-2f6f1b7f0c11';
+    expect(contract.violations('GET', url, ok)).toEqual([]);
+    expect(contract.violations('GET', url, { ...ok, status: 418 })).toEqual([
+      expect.stringContaining('status not documented'),
+    ]);
+    expect(contract.violations('GET', url, { ...ok, headers: { ...ok.headers, 'content-type': 'text/html' } })).toEqual(
+      [expect.stringContaining('content type "text/html" not documented')],
+    );
+    expect(contract.violations('GET', url, { ...ok, headers: { 'content-type': 'application/json' } })).toEqual([
+      expect.stringContaining('required header X-Request-Id missing'),
+    ]);
+    const { status: _dropped, ...withoutStatus } = job as Record<string, unknown>;
+    expect(contract.violations('GET', url, { ...ok, body: withoutStatus })).toEqual([
+      expect.stringContaining("must have required property 'status'"),
+    ]);
+    // Static segments before parameters, as the router matches them.
+    expect(contract.route('GET', '/api/v1/webhooks/event-types')?.template).toBe('/api/v1/webhooks/event-types');
   });
 });

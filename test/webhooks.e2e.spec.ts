@@ -468,7 +468,8 @@ describe('webhooks: endpoints, signed delivery, retries, history', () => {
   it('serves the event catalog: every type with a schema and a full example envelope', async () => {
     const res = await t.request({ method: 'GET', url: '/api/v1/webhooks/event-types', key: alice.key });
     expect(res.status).toBe(200);
-    expect(res.body.map((e: any) => e.type)).toEqual([
+    expect(res.body.nextCursor).toBeNull();
+    expect(res.body.data.map((e: any) => e.type)).toEqual([
       'job.created',
       'job.started',
       'job.completed',
@@ -481,7 +482,7 @@ describe('webhooks: endpoints, signed delivery, retries, history', () => {
       'webhook.test',
     ]);
     const ajv = new Ajv({ strict: false, validateFormats: false });
-    for (const entry of res.body) {
+    for (const entry of res.body.data) {
       expect(entry.example).toMatchObject({
         id: expect.stringMatching(/^evt_/),
         type: entry.type,

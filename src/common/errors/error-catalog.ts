@@ -6,7 +6,8 @@ export const ERROR_CATALOG = {
   BAD_REQUEST: {
     status: 400,
     title: 'Bad request',
-    meaning: 'The request could not be read: malformed JSON or NDJSON, or a malformed identifier.',
+    // Not a malformed NDJSON line of a batch: that is a 422 naming the line (docs/ARCHITECTURE.md).
+    meaning: 'The request could not be read: malformed JSON, or a malformed identifier.',
     action: 'Fix the request syntax; the `detail` field names what could not be parsed.',
   },
   INVALID_CURSOR: {

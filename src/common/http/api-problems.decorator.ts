@@ -3,11 +3,24 @@ import { ApiExtraModels, ApiResponse, getSchemaPath } from '@nestjs/swagger';
 import { codeForStatus, ERROR_CATALOG, problemType, type ErrorCode } from '../errors/error-catalog.js';
 import { ProblemDto } from './problem.dto.js';
 
-/** Documents problem+json error responses for an operation, by status (or by code for shared statuses). */
-export function ApiProblems(...statusesOrCodes: Array<number | ErrorCode>): MethodDecorator & ClassDecorator {
+/** A code with what it means for this operation, when the catalog's general meaning would mislead. */
+export interface ProblemNote {
+  code: ErrorCode;
+  description: string;
+}
+
+/**
+ * Documents problem+json error responses for an operation, by status (or by code for shared
+ * statuses, or by code with an operation-specific description).
+ */
+export function ApiProblems(
+  ...statusesOrCodes: Array<number | ErrorCode | ProblemNote>
+): MethodDecorator & ClassDecorator {
   const byStatus = new Map<number, ErrorCode[]>();
+  const notes = new Map<ErrorCode, string>();
   for (const item of statusesOrCodes) {
-    const code = typeof item === 'number' ? codeForStatus(item) : item;
+    const code = typeof item === 'number' ? codeForStatus(item) : typeof item === 'string' ? item : item.code;
+    if (typeof item === 'object') notes.set(code, item.description);
     const status = ERROR_CATALOG[code].status;
     byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
   }
@@ -16,7 +29,7 @@ export function ApiProblems(...statusesOrCodes: Array<number | ErrorCode>): Meth
     ...[...byStatus].map(([status, codes]) =>
       ApiResponse({
         status,
-        description: codes.map((c) => `\`${c}\`: ${ERROR_CATALOG[c].meaning}`).join(' '),
+        description: codes.map((c) => notes.get(c) ?? `\`${c}\`: ${ERROR_CATALOG[c].meaning}`).join(' '),
         content: {
           'application/problem+json': {
             schema: { $ref: getSchemaPath(ProblemDto) },

@@ -133,6 +133,30 @@ export function toPage<R extends { cursor_ts: string; id: string }, T>(
   };
 }
 
+/**
+ * A whole short list (API keys, the catalogs) in the shape every list has, so one client type and
+ * one loop serve all of them: `nextCursor` is always null.
+ */
+export function wholeList<T>(data: T[]): Page<T> {
+  return { data, nextCursor: null };
+}
+
+/** Documents the `{data, nextCursor: null}` of wholeList for a given item DTO. */
+export function wholeListSchema(itemRef: string): Record<string, unknown> {
+  return {
+    type: 'object',
+    required: ['data', 'nextCursor'],
+    properties: {
+      data: { type: 'array', items: { $ref: itemRef } },
+      nextCursor: {
+        type: 'string',
+        nullable: true,
+        description: 'Always null: the whole list is in `data` (the shape every list shares)',
+      },
+    },
+  };
+}
+
 /** Documents `{data, nextCursor}` for a given item DTO in Swagger. */
 export function pageSchema(itemRef: string): Record<string, unknown> {
   return {

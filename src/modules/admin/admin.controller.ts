@@ -11,7 +11,7 @@ import {
 import { AdminOnly } from '../../common/auth/auth.decorators.js';
 import { ApiProblems } from '../../common/http/api-problems.decorator.js';
 import { UuidParam } from '../../common/http/validation.js';
-import { PageQueryDto, pageSchema, type Page } from '../../common/pagination/pagination.js';
+import { PageQueryDto, pageSchema, wholeList, wholeListSchema, type Page } from '../../common/pagination/pagination.js';
 import { AuthService } from '../auth/auth.service.js';
 import {
   ApiKeyResponseDto,
@@ -24,7 +24,7 @@ import { UsersService } from '../auth/users.service.js';
 
 @ApiTags('Admin')
 @AdminOnly()
-@ApiExtraModels(UserResponseDto)
+@ApiExtraModels(UserResponseDto, ApiKeyResponseDto)
 @Controller('admin')
 export class AdminController {
   constructor(
@@ -71,11 +71,11 @@ export class AdminController {
 
   @Get('users/:id/api-keys')
   @ApiOperation({ operationId: 'listUserApiKeys', summary: 'List a user’s API keys (never the keys themselves)' })
-  @ApiOkResponse({ type: [ApiKeyResponseDto] })
+  @ApiOkResponse({ schema: wholeListSchema(getSchemaPath(ApiKeyResponseDto)) })
   @ApiProblems(400, 404)
-  async listUserApiKeys(@Param('id', UuidParam) id: string): Promise<ApiKeyResponseDto[]> {
+  async listUserApiKeys(@Param('id', UuidParam) id: string): Promise<Page<ApiKeyResponseDto>> {
     await this.users.assertExists(id);
-    return (await this.auth.listKeys(id)).map(toApiKeyResponse);
+    return wholeList((await this.auth.listKeys(id)).map(toApiKeyResponse));
   }
 
   @Delete('api-keys/:id')

@@ -1,9 +1,18 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiCreatedResponse,
+  ApiExtraModels,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  getSchemaPath,
+} from '@nestjs/swagger';
 import { Authenticated, CurrentUser } from '../../common/auth/auth.decorators.js';
 import type { Principal } from '../../common/auth/principal.js';
 import { ApiProblems } from '../../common/http/api-problems.decorator.js';
 import { UuidParam } from '../../common/http/validation.js';
+import { wholeList, wholeListSchema, type Page } from '../../common/pagination/pagination.js';
 import { ApiKeyResponseDto, CreateApiKeyDto, CreatedApiKeyResponseDto, toApiKeyResponse } from './dto/api-key.dto.js';
 import { UserResponseDto } from './dto/user.dto.js';
 import { AuthService } from './auth.service.js';
@@ -12,6 +21,7 @@ import { UsersService } from './users.service.js';
 /** The caller's own account and keys: self-service key rotation without an admin. */
 @ApiTags('Account')
 @Authenticated()
+@ApiExtraModels(ApiKeyResponseDto)
 @Controller('me')
 export class MeController {
   constructor(
@@ -28,9 +38,9 @@ export class MeController {
 
   @Get('api-keys')
   @ApiOperation({ operationId: 'listMyApiKeys', summary: 'List your API keys (never the keys themselves)' })
-  @ApiOkResponse({ type: [ApiKeyResponseDto] })
-  async listMyApiKeys(@CurrentUser() me: Principal): Promise<ApiKeyResponseDto[]> {
-    return (await this.auth.listKeys(me.userId)).map(toApiKeyResponse);
+  @ApiOkResponse({ schema: wholeListSchema(getSchemaPath(ApiKeyResponseDto)) })
+  async listMyApiKeys(@CurrentUser() me: Principal): Promise<Page<ApiKeyResponseDto>> {
+    return wholeList((await this.auth.listKeys(me.userId)).map(toApiKeyResponse));
   }
 
   @Post('api-keys')

@@ -6,7 +6,6 @@ import {
   ApiExtraModels,
   ApiOkResponse,
   ApiOperation,
-  ApiProduces,
   ApiTags,
   getSchemaPath,
 } from '@nestjs/swagger';
@@ -37,7 +36,20 @@ export class BatchesController {
   @ApiConsumes('application/json', 'application/x-ndjson')
   @ApiBody({ type: CreateBatchDto })
   @ApiCreatedResponse({ type: BatchResponseDto })
-  @ApiProblems(400, 413, 415, 422, 'QUOTA_EXCEEDED')
+  @ApiProblems(
+    413,
+    415,
+    'QUOTA_EXCEEDED',
+    {
+      code: 'BAD_REQUEST',
+      description: '`BAD_REQUEST`: the JSON body is malformed (a malformed NDJSON line is a 422 instead, see there).',
+    },
+    {
+      code: 'VALIDATION_FAILED',
+      description:
+        '`VALIDATION_FAILED`: an item is invalid, or an NDJSON line is not a JSON object (malformed NDJSON is a 422, not a 400); each error names its item index or line.',
+    },
+  )
   @RateCost(RATE_COSTS.batchSubmit)
   create(@CurrentUser() me: Principal, @Body() body: unknown): Promise<BatchResponseDto> {
     return this.batches.create(me, body);
@@ -74,8 +86,27 @@ export class BatchesController {
     operationId: 'downloadBatchResults',
     summary: 'Stream every item’s {customId, jobId, status, output | error} as JSON Lines or CSV, in upload order',
   })
-  @ApiProduces('application/x-ndjson', 'text/csv')
-  @ApiOkResponse({ description: 'One line (or CSV row) per item' })
+  @ApiOkResponse({
+    description: 'One line (JSON Lines, `format=jsonl`) or CSV row (`format=csv`, with a header row) per item',
+    headers: {
+      'Content-Disposition': {
+        description: 'attachment; filename="batch-{id}.jsonl" (or .csv)',
+        schema: { type: 'string' },
+      },
+    },
+    content: {
+      'application/x-ndjson': {
+        schema: { type: 'string', description: 'One JSON object per line: {customId, jobId, status, output | error}' },
+        example:
+          '{"customId":"row-1","jobId":"0b5c2f0e-8d1a-4c55-9a43-2f6f1b7f0c11","status":"completed","output":{"algorithm":"sha256","hex":"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"}}\n',
+      },
+      'text/csv': {
+        schema: { type: 'string', description: 'customId,jobId,status,output,errorCode,errorMessage' },
+        example:
+          'customId,jobId,status,output,errorCode,errorMessage\nrow-1,0b5c2f0e-8d1a-4c55-9a43-2f6f1b7f0c11,completed,"{""algorithm"":""sha256"",""hex"":""2cf2…""}",,\n',
+      },
+    },
+  })
   @ApiProblems(400, 404, 422, 429, 503)
   @RateCost(RATE_COSTS.batchResults)
   async results(

@@ -1,7 +1,10 @@
 import type { INestApplication } from '@nestjs/common';
 import type { FastifyInstance } from 'fastify';
+import { DocsService } from './docs.service.js';
 import { DOCS_CONTENT_SECURITY_POLICY } from '../../common/http/security-headers.js';
 import { APP_VERSION } from '../../config/config.js';
+import { addCodeSamples } from './code-samples.js';
+import { finishDocument } from './openapi-finish.js';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
@@ -12,13 +15,50 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
         'receive signed webhooks. Errors are RFC 9457 `application/problem+json` with a `code` from the catalog.',
     )
     .setVersion(APP_VERSION)
+    // Relative: the document describes whichever host serves it.
+    .addServer('/', 'The server that serves this document')
     .addBearerAuth(
-      { type: 'http', scheme: 'bearer', description: 'An API key: `Authorization: Bearer cvk_…`' },
+      {
+        type: 'http',
+        scheme: 'bearer',
+        // Opaque keys, not JWTs (Nest's default bearerFormat).
+        bearerFormat: 'API key',
+        description: 'An API key: `Authorization: Bearer cvk_…`',
+      },
       'bearer',
     )
     .build();
   // operationIds are set on every operation explicitly; the factory is only a fallback that keeps them stable.
-  return SwaggerModule.createDocument(app, config, { operationIdFactory: (_controller, method) => method });
+  const document = SwaggerModule.createDocument(app, config, {
+    operationIdFactory: (_controller, method) => method,
+  });
+  // OpenAPI 3.1, problems, headers, examples, closed request bodies: see openapi-finish.ts.
+  return addCodeSamples(finishDocument(document));
+}
+
+/**
+ * The same document without a running app: Nest's preview mode builds the module graph and the
+ * routes but creates no provider, so no database, Redis or socket is needed (`npm run openapi:write`).
+ */
+export async function buildStandaloneOpenApiDocument(): Promise<OpenAPIObject> {
+  // Imported here: app.factory imports this file.
+  const [{ NestFactory }, { FastifyAdapter }, { AppModule }, { API_PREFIX }, { loadConfig }] = await Promise.all([
+    import('@nestjs/core'),
+    import('@nestjs/platform-fastify'),
+    import('../../app.module.js'),
+    import('../../app.factory.js'),
+    import('../../config/config.js'),
+  ]);
+  const app = await NestFactory.create(AppModule.register(loadConfig({})), new FastifyAdapter(), {
+    preview: true,
+    logger: false,
+  });
+  app.setGlobalPrefix(API_PREFIX, { exclude: ['metrics'] });
+  try {
+    return buildOpenApiDocument(app);
+  } finally {
+    await app.close();
+  }
 }
 
 const DOCS_UI = /^\/docs(\/|$|\?)/;
@@ -32,7 +72,13 @@ export function setupSwagger(app: INestApplication): void {
   fastify.addHook('onRequest', async (request, reply) => {
     if (DOCS_UI.test(request.url)) reply.header('content-security-policy', DOCS_CONTENT_SECURITY_POLICY);
   });
-  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {
+  // The document DocsService was given at start-up (app.factory), so it is built once; the
+  // instance builds its own only if that did not happen (ROLE=worker serves no docs anyway).
+  const document = (): OpenAPIObject => {
+    const docs = app.get(DocsService, { strict: false });
+    return docs.loadedDocument() ?? buildOpenApiDocument(app);
+  };
+  SwaggerModule.setup('docs', app, document, {
     jsonDocumentUrl: 'docs-json',
     yamlDocumentUrl: 'docs-yaml',
     useGlobalPrefix: false,

@@ -1,5 +1,5 @@
 import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import {
   HealthCheck,
   HealthCheckService,
@@ -9,12 +9,39 @@ import {
 } from '@nestjs/terminus';
 import { Public } from '../../common/auth/auth.decorators.js';
 import { DomainError } from '../../common/errors/domain-error.js';
+import { ApiProblems } from '../../common/http/api-problems.decorator.js';
 import { LifecycleState } from '../../common/lifecycle/lifecycle.state.js';
 import { AppConfig } from '../../config/config.js';
 import { Db } from '../../database/db.js';
 import { RedisService } from '../../redis/redis.service.js';
 import { pendingMigrationNames } from '../../database/migrator.js';
 import { PING } from './health.sql.js';
+
+/** Each check by name: `{status, …figures}`. */
+const CHECKS = {
+  type: 'object',
+  additionalProperties: {
+    type: 'object',
+    required: ['status'],
+    properties: { status: { type: 'string', enum: ['up', 'down', 'degraded'] } },
+    additionalProperties: true,
+  },
+};
+
+/**
+ * Terminus's result. Its own Swagger documentation is off: it documents the 503 as Terminus's
+ * JSON, and ours is problem+json (notReady).
+ */
+const PROBE_RESULT = {
+  type: 'object',
+  required: ['status', 'info', 'error', 'details'],
+  properties: {
+    status: { type: 'string', enum: ['ok', 'degraded'], description: 'degraded: Redis is down (still ready)' },
+    info: CHECKS,
+    error: CHECKS,
+    details: CHECKS,
+  },
+};
 
 /**
  * Kubernetes probes. Each probe is `@Public()` on its own: a probe carries no API key, and its
@@ -37,7 +64,17 @@ export class HealthController {
 
   @Get('live')
   @Public()
-  @HealthCheck()
+  @HealthCheck({ swaggerDocumentation: false })
+  @ApiOkResponse({
+    description: 'Alive',
+    schema: PROBE_RESULT,
+    example: {
+      status: 'ok',
+      info: { process: { status: 'up', uptimeSeconds: 3600 } },
+      error: {},
+      details: { process: { status: 'up', uptimeSeconds: 3600 } },
+    },
+  })
   @ApiOperation({
     operationId: 'healthLive',
     summary: 'Liveness: the process and its event loop answer',
@@ -51,7 +88,26 @@ export class HealthController {
 
   @Get('ready')
   @Public()
-  @HealthCheck()
+  @HealthCheck({ swaggerDocumentation: false })
+  @ApiOkResponse({
+    description: 'Ready (Redis down shows as `degraded` in its check: caches and limits go on in memory)',
+    schema: PROBE_RESULT,
+    example: {
+      status: 'ok',
+      info: { lifecycle: { status: 'up' }, database: { status: 'up', latencyMs: 0.4 }, migrations: { status: 'up' } },
+      error: {},
+      details: {
+        lifecycle: { status: 'up' },
+        database: { status: 'up', latencyMs: 0.4 },
+        migrations: { status: 'up' },
+      },
+    },
+  })
+  @ApiProblems({
+    code: 'SERVICE_UNAVAILABLE',
+    description:
+      '`SERVICE_UNAVAILABLE`: not ready (draining, PostgreSQL down, migrations pending); `details` holds each check.',
+  })
   @ApiOperation({
     operationId: 'healthReady',
     summary: 'Readiness: PostgreSQL answers, migrations are applied, and the instance is not draining (503 otherwise)',

@@ -15,7 +15,7 @@ import { DomainError } from '../../common/errors/domain-error.js';
 import { ApiProblems } from '../../common/http/api-problems.decorator.js';
 import { UuidParam } from '../../common/http/validation.js';
 import { CachedEndpoint } from '../../common/cache/cached-endpoint.decorator.js';
-import { pageSchema, type Page } from '../../common/pagination/pagination.js';
+import { pageSchema, wholeList, wholeListSchema, type Page } from '../../common/pagination/pagination.js';
 import { CreateJobDto, JobResponseDto, JobResultDto, JobTypeDto, ListJobsQueryDto } from './dto/job.dto.js';
 import { JobsService } from './jobs.service.js';
 
@@ -23,7 +23,7 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 @ApiTags('Jobs')
 @Authenticated()
-@ApiExtraModels(JobResponseDto)
+@ApiExtraModels(JobResponseDto, JobTypeDto)
 @Controller()
 export class JobsController {
   constructor(private readonly jobs: JobsService) {}
@@ -31,9 +31,9 @@ export class JobsController {
   @Get('job-types')
   @CachedEndpoint({ ttl: 60, keyPrefix: 'job-types' })
   @ApiOperation({ operationId: 'listJobTypes', summary: 'The job type catalog: input schema, cost, timeout, attempts' })
-  @ApiOkResponse({ type: [JobTypeDto] })
-  listJobTypes(): JobTypeDto[] {
-    return this.jobs.listTypes();
+  @ApiOkResponse({ schema: wholeListSchema(getSchemaPath(JobTypeDto)) })
+  listJobTypes(): Page<JobTypeDto> {
+    return wholeList(this.jobs.listTypes());
   }
 
   @Post('jobs')

@@ -1,5 +1,5 @@
 import { Controller, Get, Query, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiExtraModels, ApiOkResponse, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { AdminOnly, Authenticated, CurrentUser } from '../../common/auth/auth.decorators.js';
 import type { Principal } from '../../common/auth/principal.js';
@@ -14,6 +14,7 @@ import {
 import { UsageService } from './usage.service.js';
 
 @ApiTags('Usage')
+@ApiExtraModels(UsageExportDto)
 @Controller()
 export class UsageController {
   constructor(private readonly usage: UsageService) {}
@@ -33,8 +34,16 @@ export class UsageController {
     operationId: 'exportUsage',
     summary: 'Billing export of a month: one row per day (UTC) and job type, as CSV or JSON',
   })
-  @ApiProduces('text/csv', 'application/json')
-  @ApiOkResponse({ type: UsageExportDto, description: 'JSON; as CSV the same rows with a header row' })
+  @ApiOkResponse({
+    description: 'CSV (`format=csv`, the default) with a header row, or JSON (`format=json`): the same rows',
+    content: {
+      'text/csv': {
+        schema: { type: 'string', description: 'userId,date,jobType,jobs,credits' },
+        example: 'userId,date,jobType,jobs,credits\n0b5c2f0e-8d1a-4c55-9a43-2f6f1b7f0c11,2026-11-28,hash,12,12\n',
+      },
+      'application/json': { schema: { $ref: getSchemaPath(UsageExportDto) } },
+    },
+  })
   @ApiProblems(422)
   async export(
     @CurrentUser() me: Principal,

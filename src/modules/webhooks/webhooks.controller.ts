@@ -14,7 +14,7 @@ import { Authenticated, CurrentUser } from '../../common/auth/auth.decorators.js
 import type { Principal } from '../../common/auth/principal.js';
 import { ApiProblems } from '../../common/http/api-problems.decorator.js';
 import { UuidParam } from '../../common/http/validation.js';
-import { PageQueryDto, pageSchema, type Page } from '../../common/pagination/pagination.js';
+import { PageQueryDto, pageSchema, wholeList, wholeListSchema, type Page } from '../../common/pagination/pagination.js';
 import {
   CreateWebhookDto,
   DeliveryDetailDto,
@@ -34,7 +34,7 @@ import { CachedEndpoint } from '../../common/cache/cached-endpoint.decorator.js'
 
 @ApiTags('Webhooks')
 @Authenticated()
-@ApiExtraModels(WebhookResponseDto, DeliveryResponseDto)
+@ApiExtraModels(WebhookResponseDto, DeliveryResponseDto, EventTypeDto)
 @Controller('webhooks')
 export class WebhooksController {
   constructor(private readonly webhooks: WebhooksService) {}
@@ -46,9 +46,9 @@ export class WebhooksController {
     operationId: 'listWebhookEventTypes',
     summary: 'The event catalog: description, JSON Schema, example',
   })
-  @ApiOkResponse({ type: [EventTypeDto] })
-  eventTypes(): EventTypeDto[] {
-    return this.webhooks.eventTypes();
+  @ApiOkResponse({ schema: wholeListSchema(getSchemaPath(EventTypeDto)) })
+  eventTypes(): Page<EventTypeDto> {
+    return wholeList(this.webhooks.eventTypes());
   }
 
   @Post()

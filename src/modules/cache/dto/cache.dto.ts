@@ -1,11 +1,12 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiJsonValueProperty } from '../../../common/http/api-json-value.decorator.js';
 import { IsDefined, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
 import { CACHE_KEY_PATTERN } from '../cache-keys.js';
 
 const KEY_RULE = { message: 'must be 1–100 characters of A–Z, a–z, 0–9, ":", ".", "_" or "-"' };
 
 export class SetCacheEntryDto {
-  @ApiProperty({
+  @ApiJsonValueProperty({
     description: 'Any JSON value; at most CACHE_MAX_VALUE_BYTES as JSON (413 beyond)',
     example: { note: 'warm' },
   })
@@ -29,7 +30,10 @@ export class DeleteCachePrefixQueryDto {
 export class CacheEntryDto {
   @ApiProperty({ example: 'job:0b9e7a8e-2c1f-4d3e-9a7b-1c2d3e4f5a6b:5f0c6d1e-8a7b-4c3d-9e2f-1a0b9c8d7e6f' })
   key: string;
-  @ApiProperty({ description: 'The stored JSON value', example: { id: '5f0c6d1e-8a7b-4c3d-9e2f-1a0b9c8d7e6f' } })
+  @ApiJsonValueProperty({
+    description: 'The stored JSON value',
+    example: { id: '5f0c6d1e-8a7b-4c3d-9e2f-1a0b9c8d7e6f' },
+  })
   value: unknown;
   @ApiProperty({ type: Number, nullable: true, example: 9.5, description: 'Seconds left to live' })
   ttlSeconds: number | null;

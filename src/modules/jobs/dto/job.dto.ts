@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiJsonValueProperty } from '../../../common/http/api-json-value.decorator.js';
 import { IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
 import { IsIsoDate } from '../../../common/http/dates.js';
 import { PageQueryDto } from '../../../common/pagination/pagination.js';
@@ -113,7 +114,10 @@ export class JobResponseDto {
 
 export class JobResultDto {
   @ApiProperty({ format: 'uuid' }) jobId: string;
-  @ApiProperty({ description: 'The job type’s output', example: { algorithm: 'sha256', hex: '2cf24d…' } })
+  @ApiJsonValueProperty({
+    description: 'The job type’s output: any JSON value (an object for the built-in types)',
+    example: { algorithm: 'sha256', hex: '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824' },
+  })
   output: unknown;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
 }
@@ -126,7 +130,12 @@ export class JobTypeDto {
   @ApiProperty({ example: 1, description: 'Credits per job' }) cost: number;
   @ApiProperty({ example: 30000 }) timeoutMs: number;
   @ApiProperty({ example: 3 }) maxAttempts: number;
-  @ApiPropertyOptional({ description: 'An example input' }) example?: unknown;
+  @ApiJsonValueProperty({
+    required: false,
+    description: 'An example input',
+    example: { text: 'hello', algorithm: 'sha256' },
+  })
+  example?: unknown;
 }
 
 export function toJobResponse(row: JobRow): JobResponseDto {

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
+import { ApiJsonValueProperty } from '../../../common/http/api-json-value.decorator.js';
 import {
   ArrayMaxSize,
   ArrayMinSize,
@@ -98,7 +99,8 @@ export class RunResponseDto {
   @ApiProperty({ example: 0, description: 'Index of the step running (or that ended the run)' })
   currentStep: number;
   @ApiProperty({ type: [RunStepDto] }) steps: RunStepDto[];
-  @ApiProperty({ description: 'The last step’s output, once completed', nullable: true }) output: unknown;
+  @ApiJsonValueProperty({ description: 'The last step’s output (any JSON value) once completed, else null' })
+  output: unknown;
   @ApiProperty({ type: 'object', nullable: true, additionalProperties: true }) error: Record<string, unknown> | null;
   @ApiProperty({ type: 'object', additionalProperties: true }) metadata: Record<string, unknown>;
   @ApiProperty({ format: 'date-time' }) createdAt: string;

@@ -1,0 +1,289 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ERROR_CATALOG, problemType } from '../src/common/errors/error-catalog.js';
+import { PLACEHOLDER_API_KEY } from '../src/modules/docs/code-samples.js';
+import { createUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
+
+const run = promisify(execFile);
+
+const LABELS = ['cURL', 'Python', 'JavaScript', 'Node.js', 'Go', 'Java', 'Ruby', 'PHP', 'C#'];
+
+interface Sample {
+  lang: string;
+  label: string;
+  source: string;
+}
+
+interface EndpointDoc {
+  name: string;
+  method: string;
+  path: string;
+  parameters: Array<{ name: string; in: string; example: string }>;
+  requestBody: { example: unknown } | null;
+  codeSamples: Sample[];
+}
+
+/**
+ * Reports the status of every HTTP response a sample gets, on stderr, without touching the
+ * sample: preloaded into Node, it wraps `http.request`/`https.request` (the Node.js sample) and
+ * `fetch` (the JavaScript sample).
+ */
+const STATUS_SPY = `
+for (const name of ['node:http', 'node:https']) {
+  const mod = require(name);
+  const request = mod.request;
+  mod.request = function (...args) {
+    return request.apply(this, args).on('response', (res) => process.stderr.write('STATUS ' + res.statusCode + '\\n'));
+  };
+}
+const fetch = globalThis.fetch;
+globalThis.fetch = async (...args) => {
+  const response = await fetch(...args);
+  process.stderr.write('STATUS ' + response.status + '\\n');
+  return response;
+};
+`;
+
+describe('docs endpoints', () => {
+  let t: TestApp;
+  let user: TestUser;
+  let baseUrl: string;
+  let scratch: string;
+  let openapi: { paths: Record<string, Record<string, { operationId: string; 'x-codeSamples'?: Sample[] }>> };
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    user = await createUser(t.db);
+    // A real socket: the samples run in child processes and call the address they were served from.
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    baseUrl = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`;
+    openapi = (await t.request({ method: 'GET', url: '/docs-json' })).body;
+    scratch = await mkdtemp(path.join(tmpdir(), 'conveyor-docs-'));
+    await writeFile(path.join(scratch, 'status-spy.cjs'), STATUS_SPY);
+    // curl reads $CURL_HOME/.curlrc: the status goes after the body, the sample's text unchanged.
+    await writeFile(path.join(scratch, '.curlrc'), 'silent\nwrite-out = "\\nSTATUS %{http_code}\\n"\n');
+  });
+  afterAll(async () => {
+    await t?.close();
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  });
+
+  const operationIds = (): string[] =>
+    Object.values(openapi.paths).flatMap((methods) => Object.values(methods).map((op) => op.operationId));
+
+  const get = (url: string, key: string | null = user.key) => t.request({ method: 'GET', url, key: key ?? undefined });
+
+  describe('GET /api/v1/docs/api/overview', () => {
+    it('describes the API: auth, tiers, error format, links, and every operation of the document', async () => {
+      const res = await get('/api/v1/docs/api/overview');
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({
+        title: 'Conveyor API',
+        version: expect.any(String),
+        authentication: { type: 'http', scheme: 'bearer' },
+        errorFormat: { contentType: 'application/problem+json', catalog: '/api/v1/docs/errors' },
+        links: { swaggerUi: '/docs', openApiJson: '/docs-json' },
+      });
+      expect(res.body.tiers.map((tier: { tier: string }) => tier.tier)).toEqual(['free', 'pro', 'enterprise']);
+      const listed = res.body.sections.flatMap((section: { operations: Array<{ name: string }> }) =>
+        section.operations.map((op) => op.name),
+      );
+      expect(new Set(listed)).toEqual(new Set(operationIds()));
+      const jobs = res.body.sections.find((section: { name: string }) => section.name === 'Jobs');
+      expect(jobs.operations).toContainEqual({
+        name: 'createJob',
+        method: 'POST',
+        path: '/api/v1/jobs',
+        summary: expect.any(String),
+      });
+    });
+
+    it('needs an API key', async () => {
+      const res = await get('/api/v1/docs/api/overview', null);
+      expect(res.status).toBe(401);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+    });
+  });
+
+  describe('GET /api/v1/docs/endpoints/{name}', () => {
+    it('describes one operation: parameters, body schema and example, responses, errors, nine samples', async () => {
+      const res = await get('/api/v1/docs/endpoints/createJob');
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({
+        name: 'createJob',
+        method: 'POST',
+        path: '/api/v1/jobs',
+        tags: ['Jobs'],
+        security: [{ bearer: [] }],
+        requestBody: {
+          contentTypes: ['application/json'],
+          required: true,
+          schema: { properties: { type: expect.anything(), input: expect.anything() } },
+          example: { type: expect.any(String), input: expect.any(Object) },
+        },
+      });
+      expect(res.body.parameters).toContainEqual(expect.objectContaining({ name: 'Idempotency-Key', in: 'header' }));
+      // References are resolved: a reader needs nothing else.
+      expect(JSON.stringify(res.body.requestBody.schema)).not.toContain('$ref');
+      expect(res.body.responses.map((r: { status: string }) => r.status)).toContain('201');
+      expect(res.body.errors).toContainEqual({
+        status: 409,
+        code: 'IDEMPOTENCY_CONFLICT',
+        title: ERROR_CATALOG.IDEMPOTENCY_CONFLICT.title,
+        type: problemType('IDEMPOTENCY_CONFLICT'),
+      });
+      expect(res.body.codeSamples.map((s: Sample) => s.label)).toEqual(LABELS);
+      const curl = res.body.codeSamples.find((s: Sample) => s.label === 'cURL').source;
+      expect(curl).toContain(`Authorization: Bearer ${PLACEHOLDER_API_KEY}`);
+      expect(curl).toContain('/api/v1/jobs');
+    });
+
+    it('matches names case-insensitively and puts an example id in paths', async () => {
+      const res = await get('/api/v1/docs/endpoints/GETJOB');
+      expect(res.status).toBe(200);
+      expect(res.body.name).toBe('getJob');
+      const id = res.body.parameters.find((p: { in: string }) => p.in === 'path').example;
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      for (const sample of res.body.codeSamples as Sample[]) expect(sample.source, sample.label).toContain(id);
+    });
+
+    it('answers an unknown name with 404 problem+json and the three closest names', async () => {
+      const res = await get('/api/v1/docs/endpoints/creatJob');
+      expect(res.status).toBe(404);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+      expect(res.body).toMatchObject({ code: 'NOT_FOUND', status: 404, type: problemType('NOT_FOUND') });
+      expect(res.body.suggestions).toHaveLength(3);
+      expect(res.body.suggestions[0]).toBe('createJob');
+    });
+
+    it('has nine samples for every operation of the document, here and as x-codeSamples', async () => {
+      const ids = operationIds();
+      expect(ids.length).toBeGreaterThan(40);
+      for (const methods of Object.values(openapi.paths)) {
+        for (const op of Object.values(methods)) {
+          expect(
+            op['x-codeSamples']?.map((s) => s.label),
+            op.operationId,
+          ).toEqual(LABELS);
+        }
+      }
+      for (const id of ids) {
+        const res = await get(`/api/v1/docs/endpoints/${id}`);
+        expect(res.status, id).toBe(200);
+        expect(
+          res.body.codeSamples.map((s: Sample) => s.label),
+          id,
+        ).toEqual(LABELS);
+        for (const sample of res.body.codeSamples as Sample[]) {
+          expect(sample.source.length, `${id} ${sample.label}`).toBeGreaterThan(20);
+          expect(sample.source, `${id} ${sample.label}`).not.toContain(user.key);
+        }
+      }
+    });
+  });
+
+  describe('GET /api/v1/docs/errors', () => {
+    it('lists every code of the catalog with its status, meaning, action and type URI', async () => {
+      const res = await get('/api/v1/docs/errors');
+      expect(res.status).toBe(200);
+      expect(res.body.map((e: { code: string }) => e.code)).toEqual(Object.keys(ERROR_CATALOG));
+      for (const [code, entry] of Object.entries(ERROR_CATALOG)) {
+        expect(res.body).toContainEqual({ code, ...entry, type: problemType(code as keyof typeof ERROR_CATALOG) });
+      }
+    });
+  });
+
+  it('caches each docs endpoint per user: a repeat is an X-Cache HIT with the same body', async () => {
+    const other = await createUser(t.db);
+    for (const url of ['/api/v1/docs/api/overview', '/api/v1/docs/endpoints/listJobs', '/api/v1/docs/errors']) {
+      const first = await get(url, other.key);
+      expect(first.headers['x-cache'], url).toBe('MISS');
+      const second = await get(url, other.key);
+      expect(second.headers['x-cache'], url).toBe('HIT');
+      expect(second.body, url).toEqual(first.body);
+    }
+  });
+
+  describe('the samples run as generated (key, and id where the path has one, substituted)', () => {
+    // Its own user: a cached copy is per user, and holds the samples of the address it was first
+    // asked on (the requests above used Fastify's inject, i.e. http://localhost:80).
+    let runner: TestUser;
+    let jobId: string;
+
+    beforeAll(async () => {
+      runner = await createUser(t.db);
+      const res = await t.request({
+        method: 'POST',
+        url: '/api/v1/jobs',
+        key: runner.key,
+        body: { type: 'echo', input: { hello: 'docs' } },
+      });
+      expect(res.status).toBe(201);
+      jobId = res.body.id;
+    });
+
+    /** The operation's docs, fetched over the socket: the samples call the address they were served from. */
+    async function docsOf(name: string): Promise<EndpointDoc> {
+      const res = await fetch(`${baseUrl}/api/v1/docs/endpoints/${name}`, {
+        headers: { authorization: `Bearer ${runner.key}` },
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()) as EndpointDoc;
+    }
+
+    function runnable(doc: EndpointDoc, label: string): string {
+      let source = doc.codeSamples.find((s) => s.label === label)!.source;
+      // The Node.js sample names the host and port apart.
+      expect(source).toContain(label === 'Node.js' ? `port: '${new URL(baseUrl).port}'` : baseUrl);
+      expect(source).toContain(PLACEHOLDER_API_KEY);
+      source = source.replaceAll(PLACEHOLDER_API_KEY, runner.key);
+      for (const p of doc.parameters.filter((p) => p.in === 'path')) source = source.replaceAll(p.example, jobId);
+      return source;
+    }
+
+    async function execute(label: string, source: string): Promise<{ status: number; stdout: string }> {
+      const env = { PATH: process.env.PATH ?? '', HOME: scratch, CURL_HOME: scratch };
+      const options = { env, cwd: scratch, timeout: 30_000 };
+      const { stdout, stderr } =
+        label === 'cURL'
+          ? await run('bash', ['-c', source], options)
+          : label === 'Node.js'
+            ? await run(process.execPath, ['--require', './status-spy.cjs', '-e', source], options)
+            : await run(
+                process.execPath,
+                ['--require', './status-spy.cjs', '--input-type=module', '-e', source],
+                options,
+              );
+      const status = /STATUS (\d{3})/.exec(label === 'cURL' ? stdout : stderr)?.[1];
+      return { status: Number(status), stdout };
+    }
+
+    const CASES: Array<[name: string, status: number]> = [
+      ['createJob', 201],
+      ['getJob', 200],
+      ['listJobs', 200],
+      ['getMe', 200],
+      ['listJobTypes', 200],
+    ];
+
+    for (const label of ['cURL', 'Node.js', 'JavaScript']) {
+      it(`${label}: ${CASES.map(([name]) => name).join(', ')}`, async () => {
+        const before = await t.db.pool.query('SELECT count(*)::int AS n FROM jobs WHERE user_id = $1', [runner.id]);
+        for (const [name, status] of CASES) {
+          const doc = await docsOf(name);
+          const { status: got, stdout } = await execute(label, runnable(doc, label));
+          expect(got, `${label} ${name}: ${stdout}`).toBe(status);
+          if (name === 'getJob') expect(stdout).toContain(jobId);
+        }
+        // The createJob sample really created a job, with the body of the documented example.
+        const after = await t.db.pool.query('SELECT count(*)::int AS n FROM jobs WHERE user_id = $1', [runner.id]);
+        expect(after.rows[0].n).toBe(before.rows[0].n + 1);
+      });
+    }
+  });
+});
