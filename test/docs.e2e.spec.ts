@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,6 +27,24 @@ interface EndpointDoc {
   requestBody: { example: unknown } | null;
   codeSamples: Sample[];
 }
+
+/** The interpreter itself (not a version manager's shim, which needs the real HOME). */
+const PYTHON = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
+
+const PYTHON_STATUS_SPY = `import sys
+import requests.sessions
+
+_send = requests.sessions.Session.send
+
+
+def _spy(self, request, **kwargs):
+    response = _send(self, request, **kwargs)
+    sys.stderr.write(f"STATUS {response.status_code}\\n")
+    return response
+
+
+requests.sessions.Session.send = _spy
+`;
 
 /**
  * Reports the status of every HTTP response a sample gets, on stderr, without touching the
@@ -67,6 +85,9 @@ describe('docs endpoints', () => {
     await writeFile(path.join(scratch, 'status-spy.cjs'), STATUS_SPY);
     // curl reads $CURL_HOME/.curlrc: the status goes after the body, the sample's text unchanged.
     await writeFile(path.join(scratch, '.curlrc'), 'silent\nwrite-out = "\\nSTATUS %{http_code}\\n"\n');
+    // Python imports sitecustomize (from PYTHONPATH) at start: it reports each response's status on
+    // stderr, the sample's text unchanged.
+    await writeFile(path.join(scratch, 'sitecustomize.py'), PYTHON_STATUS_SPY);
   });
   afterAll(async () => {
     await t?.close();
@@ -252,13 +273,15 @@ describe('docs endpoints', () => {
       const { stdout, stderr } =
         label === 'cURL'
           ? await run('bash', ['-c', source], options)
-          : label === 'Node.js'
-            ? await run(process.execPath, ['--require', './status-spy.cjs', '-e', source], options)
-            : await run(
-                process.execPath,
-                ['--require', './status-spy.cjs', '--input-type=module', '-e', source],
-                options,
-              );
+          : label === 'Python'
+            ? await run(PYTHON, ['-c', source], { ...options, env: { ...env, PYTHONPATH: scratch } })
+            : label === 'Node.js'
+              ? await run(process.execPath, ['--require', './status-spy.cjs', '-e', source], options)
+              : await run(
+                  process.execPath,
+                  ['--require', './status-spy.cjs', '--input-type=module', '-e', source],
+                  options,
+                );
       const status = /STATUS (\d{3})/.exec(label === 'cURL' ? stdout : stderr)?.[1];
       return { status: Number(status), stdout };
     }
@@ -271,7 +294,7 @@ describe('docs endpoints', () => {
       ['listJobTypes', 200],
     ];
 
-    for (const label of ['cURL', 'Node.js', 'JavaScript']) {
+    for (const label of ['cURL', 'Python', 'Node.js', 'JavaScript']) {
       it(`${label}: ${CASES.map(([name]) => name).join(', ')}`, async () => {
         const before = await t.db.pool.query('SELECT count(*)::int AS n FROM jobs WHERE user_id = $1', [runner.id]);
         for (const [name, status] of CASES) {
