@@ -48,7 +48,7 @@ export function replicaName(url: string): string {
  *
  * A replica's lag is measured against the primary's own WAL position, on this process's clock,
  * with no trust in either server's clock: every check first samples the primary's position
- * (`pg_current_wal_lsn()`) with the time it was taken, then reads each replica's replay position.
+ * (`pg_current_wal_insert_lsn()`) with the time it was taken, then reads each replica's replay position.
  * A replica that has replayed a sample's position holds every transaction committed before that
  * sample's time: that time is its `caughtUpAt`. Its lag is how long ago that was. A replica that
  * cannot be reached, times out, or is no longer in recovery (promoted) is down until a check

@@ -5,6 +5,8 @@ import { REPLICA_CHECK_INTERVAL_MS } from './replicas.js';
 
 /** Redis keys of the marks: `conveyor:wrote:<user id>` = the time of the user's last write (ms since the epoch). */
 const KEY = 'conveyor:wrote:';
+/** How long a write's response may wait for its mark to reach Redis (a brownout: far longer than a read's 100 ms). */
+const MARK_TIMEOUT_MS = 500;
 /** Marks kept by this instance; beyond it the oldest goes (it is only a fallback for Redis). */
 const LOCAL_MAX = 10_000;
 
@@ -40,8 +42,12 @@ export class WriteMarks {
     this.local.delete(userId);
     this.local.set(userId, at);
     if (this.local.size > LOCAL_MAX) this.local.delete(this.local.keys().next().value!);
-    // A failure is the RedisService's to log; this instance still knows the mark.
-    await this.redis.run((client) => client.pSetEx(KEY + userId, this.ttlMs, String(at)));
+    // Other instances know of this write only through Redis: the mark is sent even while Redis is
+    // skipped after a slow answer (a read's lookup then goes to the primary anyway), and may take
+    // up to MARK_TIMEOUT_MS. A failure is the RedisService's to log; this instance still knows it.
+    await this.redis.run((client) => client.pSetEx(KEY + userId, this.ttlMs, String(at)), MARK_TIMEOUT_MS, {
+      evenIfSuspended: true,
+    });
   }
 
   /**

@@ -2,7 +2,7 @@
 -- change the statement in its .sql.ts file and run the script again.
 
 -- replicas.primaryLsn
-SELECT pg_current_wal_lsn()::text AS lsn;
+SELECT pg_current_wal_insert_lsn()::text AS lsn;
 
 -- replicas.replayLsn
 SELECT pg_last_wal_replay_lsn()::text AS lsn, pg_is_in_recovery() AS recovery;

@@ -74,9 +74,12 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
   async run<T>(
     command: (client: RedisClient) => Promise<T>,
     timeoutMs = REDIS_COMMAND_TIMEOUT_MS,
+    options: { evenIfSuspended?: boolean } = {},
   ): Promise<T | undefined> {
     const client = this.client;
-    if (!client || !this.ready) return undefined;
+    // `evenIfSuspended`: a command that matters more than the request's latency (a write mark)
+    // is still sent while Redis is skipped after a timeout, if it is connected.
+    if (!client || !(options.evenIfSuspended ? client.isReady : this.ready)) return undefined;
     let timer: NodeJS.Timeout | undefined;
     try {
       const outcome = await Promise.race([
