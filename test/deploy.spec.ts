@@ -36,13 +36,20 @@ const byKind = (kind: string): any[] => manifests.filter((m) => m.kind === kind)
 const secret = yamlDocuments(`${K8S}/${SECRET_EXAMPLE}`)[0];
 const secretKeys = new Set(Object.keys({ ...secret.stringData, ...secret.data }));
 
+/** One entry of kustomization.yaml's configMapGenerator. */
+interface ConfigMapGenerator {
+  name: string;
+  envs?: string[];
+  literals?: string[];
+}
+
 /** The ConfigMaps kustomize generates, by name. */
 const configMaps = new Map<string, Map<string, string>>(
-  (kustomization.configMapGenerator as any[]).map((g) => [
+  (kustomization.configMapGenerator as ConfigMapGenerator[]).map((g) => [
     g.name,
     new Map([
-      ...(g.envs ?? []).flatMap((f: string) => [...envFile(`${K8S}/${f}`)]),
-      ...(g.literals ?? []).map((l: string) => l.split(/=(.*)/s).slice(0, 2) as [string, string]),
+      ...(g.envs ?? []).flatMap((f) => [...envFile(`${K8S}/${f}`)]),
+      ...(g.literals ?? []).map((l) => l.split(/=(.*)/s).slice(0, 2) as [string, string]),
     ]),
   ]),
 );
