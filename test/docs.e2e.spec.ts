@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CATALOG, problemType } from '../src/common/errors/error-catalog.js';
 import { PLACEHOLDER_API_KEY } from '../src/modules/docs/code-samples.js';
 import { createUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
+import { ValidatingProxy } from './helpers/validating-proxy.js';
 
 const run = promisify(execFile);
 
@@ -71,6 +72,7 @@ describe('docs endpoints', () => {
   let t: TestApp;
   let user: TestUser;
   let baseUrl: string;
+  let proxy: ValidatingProxy;
   let scratch: string;
   let openapi: { paths: Record<string, Record<string, { operationId: string; 'x-codeSamples'?: Sample[] }>> };
 
@@ -79,7 +81,10 @@ describe('docs endpoints', () => {
     user = await createUser(t.db);
     // A real socket: the samples run in child processes and call the address they were served from.
     await t.app.listen({ port: 0, host: '127.0.0.1' });
-    baseUrl = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`;
+    // Through a validating proxy (its Host is the one the samples name): every answer the samples
+    // get is checked against the document too (the last test).
+    proxy = await ValidatingProxy.start(`http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`);
+    baseUrl = proxy.url;
     openapi = (await t.request({ method: 'GET', url: '/docs-json' })).body;
     scratch = await mkdtemp(path.join(tmpdir(), 'conveyor-docs-'));
     await writeFile(path.join(scratch, 'status-spy.cjs'), STATUS_SPY);
@@ -90,6 +95,7 @@ describe('docs endpoints', () => {
     await writeFile(path.join(scratch, 'sitecustomize.py'), PYTHON_STATUS_SPY);
   });
   afterAll(async () => {
+    await proxy?.close();
     await t?.close();
     if (scratch) await rm(scratch, { recursive: true, force: true });
   });
@@ -228,11 +234,23 @@ describe('docs endpoints', () => {
       expect(second.headers['x-cache'], url).toBe('HIT');
       expect(second.body, url).toEqual(first.body);
     }
+    // The samples name the address the caller used: each address has its own entry.
+    const on = (host: string) =>
+      t.request({ method: 'GET', url: '/api/v1/docs/endpoints/getJob', key: other.key, headers: { host } });
+    const viaA = await on('a.example:8080');
+    expect(viaA.headers['x-cache']).toBe('MISS');
+    expect(JSON.stringify(viaA.body)).toContain('http://a.example:8080/api/v1/jobs/');
+    const viaB = await on('b.example');
+    expect(viaB.headers['x-cache']).toBe('MISS');
+    expect(JSON.stringify(viaB.body)).toContain('http://b.example/api/v1/jobs/');
+    expect(JSON.stringify(viaB.body)).not.toContain('a.example');
+    const againA = await on('a.example:8080');
+    expect(againA.headers['x-cache']).toBe('HIT');
+    expect(againA.body).toEqual(viaA.body);
   });
 
   describe('the samples run as generated (key, and id where the path has one, substituted)', () => {
-    // Its own user: a cached copy is per user, and holds the samples of the address it was first
-    // asked on (the requests above used Fastify's inject, i.e. http://localhost:80).
+    // Its own user, with its own jobs.
     let runner: TestUser;
     let jobId: string;
 
@@ -308,5 +326,10 @@ describe('docs endpoints', () => {
         expect(after.rows[0].n).toBe(before.rows[0].n + 1);
       });
     }
+
+    it('every answer the samples (and their docs) received conforms to docs/openapi.json (validating proxy)', () => {
+      expect(proxy.checked).toBeGreaterThanOrEqual(4 * CASES.length * 2);
+      proxy.expectConforming();
+    });
   });
 });

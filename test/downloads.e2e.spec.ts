@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
+import { ValidatingProxy } from './helpers/validating-proxy.js';
 import { waitFor } from './helpers/wait.js';
 
 const ROWS = 20_000; // × ~2 KB of output: ~40 MB of JSON Lines, far more than the sockets can buffer
@@ -19,6 +20,8 @@ describe('stalled result downloads', () => {
   let batchA: string;
   let batchB: string;
   const sockets: net.Socket[] = [];
+  /** The full requests go through it (checked by the last test); the stalled ones hold a raw socket. */
+  let proxy: ValidatingProxy;
 
   /** A completed batch of `rows` items with ~2 KB outputs, written by SQL (a worker would take minutes). */
   async function bigBatch(user: TestUser, rows: number): Promise<string> {
@@ -56,7 +59,7 @@ describe('stalled result downloads', () => {
   }
 
   const get = (user: TestUser, path: string) =>
-    fetch(`http://127.0.0.1:${port}/api/v1${path}`, {
+    fetch(`${proxy.url}/api/v1${path}`, {
       headers: { authorization: `Bearer ${user.key}` },
       signal: AbortSignal.timeout(15_000),
     });
@@ -73,6 +76,7 @@ describe('stalled result downloads', () => {
     });
     await t.app.listen(0, '127.0.0.1');
     port = (t.app.getHttpServer().address() as net.AddressInfo).port;
+    proxy = await ValidatingProxy.start(`http://127.0.0.1:${port}`);
     [a, b, c] = await Promise.all([
       createUser(t.db, { tier: 'pro' }),
       createUser(t.db, { tier: 'pro' }),
@@ -83,6 +87,7 @@ describe('stalled result downloads', () => {
 
   afterAll(async () => {
     for (const socket of sockets) socket.destroy();
+    await proxy?.close();
     await t?.close();
   });
 
@@ -106,7 +111,7 @@ describe('stalled result downloads', () => {
     // the worker keep their pool: before, these answered 500 after 5 s and the worker could not claim.
     const me = await get(c, '/me');
     expect(me.status).toBe(200);
-    const created = await fetch(`http://127.0.0.1:${port}/api/v1/jobs`, {
+    const created = await fetch(`${proxy.url}/api/v1/jobs`, {
       method: 'POST',
       headers: { authorization: `Bearer ${c.key}`, 'content-type': 'application/json' },
       body: JSON.stringify({ type: 'echo', input: { ok: true } }),
@@ -141,5 +146,10 @@ describe('stalled result downloads', () => {
     const lines = (await again.text()).trim().split('\n');
     expect(lines).toHaveLength(ROWS);
     expect(JSON.parse(lines[ROWS - 1])).toMatchObject({ status: 'completed', output: { n: ROWS - 1 } });
+  });
+
+  it('every answer (200, 429, 503, JSON Lines) conforms to docs/openapi.json (validating proxy)', () => {
+    expect(proxy.checked).toBeGreaterThanOrEqual(6);
+    proxy.expectConforming();
   });
 });

@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { Contract } from './helpers/contract.js';
+import { ValidatingProxy } from './helpers/validating-proxy.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 interface Media {
   schema?: Record<string, unknown>;
@@ -223,5 +226,37 @@ describe('OpenAPI document and Swagger UI', () => {
     ]);
     // Static segments before parameters, as the router matches them.
     expect(contract.route('GET', '/api/v1/webhooks/event-types')?.template).toBe('/api/v1/webhooks/event-types');
+  });
+
+  it('the validating proxy passes answers through unchanged and records those that depart from the document', async () => {
+    const job = doc.paths['/api/v1/jobs/{id}'].get.responses['200'].content!['application/json'].example as Record<
+      string,
+      unknown
+    >;
+    // A real server behind the proxy: a conforming job, then the same job without its status.
+    let broken = false;
+    const upstream = http.createServer((req, res) => {
+      const { status: _dropped, ...withoutStatus } = job;
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'x-request-id': 'r' });
+      res.end(JSON.stringify(broken ? withoutStatus : job));
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const proxy = await ValidatingProxy.start(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`);
+    try {
+      const url = `${proxy.url}/api/v1/jobs/0b5c2f0e-8d1a-4c55-9a43-2f6f1b7f0c11`;
+      const first = await fetch(url);
+      expect(first.status).toBe(200);
+      expect(await first.json()).toEqual(job);
+      expect(first.headers.get('x-request-id')).toBe('r');
+      expect(proxy.violations).toEqual([]);
+      expect(() => proxy.expectConforming()).not.toThrow();
+      broken = true;
+      expect((await fetch(url)).status).toBe(200);
+      expect(proxy.violations).toEqual([expect.stringContaining("must have required property 'status'")]);
+      expect(() => proxy.expectConforming()).toThrow(/1 of 2 answers/);
+    } finally {
+      await proxy.close();
+      await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    }
   });
 });

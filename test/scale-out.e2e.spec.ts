@@ -7,6 +7,7 @@ import { startPgCluster, type PgCluster } from './helpers/pg-cluster.js';
 import { freePort } from './helpers/ports.js';
 import { startService, waitForReady, type ServiceProcess } from './helpers/process.js';
 import { Receiver } from './helpers/receiver.js';
+import { ValidatingProxy } from './helpers/validating-proxy.js';
 
 const JOBS = 300;
 /** The free tier's limit for this deployment: requests per minute, shared by both API processes. */
@@ -15,7 +16,9 @@ const FREE_LIMIT = 10;
 interface Instance {
   service: ServiceProcess;
   port: number;
+  /** The API's address, through a validating proxy (checked by the last test); a worker's own. */
   base: string;
+  proxy?: ValidatingProxy;
 }
 
 /**
@@ -55,7 +58,9 @@ describe('two API and two worker processes, one PostgreSQL with a replica, one R
       LOG_LEVEL: 'warn',
     });
     await waitForReady(port, service);
-    return { service, port, base: `http://127.0.0.1:${port}` };
+    if (role === 'worker') return { service, port, base: `http://127.0.0.1:${port}` };
+    const proxy = await ValidatingProxy.start(`http://127.0.0.1:${port}`);
+    return { service, port, base: proxy.url, proxy };
   }
 
   const call = async (
@@ -88,6 +93,7 @@ describe('two API and two worker processes, one PostgreSQL with a replica, one R
   }, 180_000);
 
   afterAll(async () => {
+    for (const instance of apis) await instance.proxy?.close();
     for (const instance of [...apis, ...workers]) {
       instance.service.child.kill('SIGTERM');
       await instance.service.exited;
@@ -218,5 +224,12 @@ describe('two API and two worker processes, one PostgreSQL with a replica, one R
     expect((await call(apis[0], 'GET', '/api/v1/jobs', reader.key)).status).toBe(200);
     const metrics = await (await fetch(`${apis[0].base}/metrics`)).text();
     expect(Number(/conveyor_db_reads_total\{target="replica"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
+  });
+
+  it('every answer the API processes gave conforms to docs/openapi.json (validating proxy)', () => {
+    for (const api of apis) {
+      expect(api.proxy!.checked).toBeGreaterThan(10);
+      api.proxy!.expectConforming();
+    }
   });
 });

@@ -7,6 +7,7 @@ import { createUser, type TestUser } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { freePort } from './helpers/ports.js';
 import { startService, waitForReady, type ServiceProcess } from './helpers/process.js';
+import { ValidatingProxy } from './helpers/validating-proxy.js';
 
 /** Debian's chromium (`apt-get install chromium`); .ci/run installs it when it is missing. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -45,6 +46,7 @@ describe('Swagger UI at /docs in headless Chromium', () => {
   let user: TestUser;
   let service: ServiceProcess;
   let base: string;
+  let proxy: ValidatingProxy;
   let browser: Browser | undefined;
   let page: Page | undefined;
   let opening: Promise<Page> | undefined;
@@ -65,7 +67,9 @@ describe('Swagger UI at /docs in headless Chromium', () => {
       LOG_LEVEL: 'warn',
     });
     await waitForReady(port, service);
-    base = `http://127.0.0.1:${port}`;
+    // The browser talks to the service through a validating proxy (checked by the last test).
+    proxy = await ValidatingProxy.start(`http://127.0.0.1:${port}`);
+    base = proxy.url;
   });
 
   afterAll(async () => {
@@ -77,6 +81,7 @@ describe('Swagger UI at /docs in headless Chromium', () => {
       );
     }
     await browser?.close();
+    await proxy?.close();
     if (service) {
       service.child.kill('SIGTERM');
       await service.exited;
@@ -227,4 +232,10 @@ describe('Swagger UI at /docs in headless Chromium', () => {
 
     expect(problems).toEqual([]);
   }, 180_000);
+
+  it('every answer the browser received conforms to docs/openapi.json (validating proxy)', () => {
+    // POST /jobs and GET /jobs/{id} at least ("Try it out"); /docs and its assets are not operations.
+    expect(proxy.checked).toBeGreaterThanOrEqual(2);
+    proxy.expectConforming();
+  });
 });

@@ -1,4 +1,5 @@
 import { SetMetadata } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
 
 /** Metadata of `@CachedEndpoint`, read by the cache module's global interceptor. */
 export const CACHED_ENDPOINT = 'conveyor:cached-endpoint';
@@ -8,6 +9,12 @@ export interface CachedEndpointOptions {
   ttl: number;
   /** The key's first part: `{keyPrefix}:{userId}:{path params…}`. Must match what the invalidation deletes. */
   keyPrefix: string;
+  /**
+   * What else the response depends on, appended to the key (like HTTP's `Vary`): e.g. the docs'
+   * samples name the address the caller reached the server on, so a caller going through a proxy
+   * and one going direct must not share an entry.
+   */
+  vary?: (request: FastifyRequest) => string;
 }
 
 /**

@@ -7,13 +7,18 @@ import { rateLimitHeaders, rateLimitedError } from '../rate-limit/rate-limit.gua
 import { RateLimiter } from '../rate-limit/rate-limiter.service.js';
 import { CacheService } from './cache.service.js';
 
-/** The cache key of a marked route's response for a user: `{keyPrefix}:{userId}:{path params, by name}`. */
-export function cacheKeyOf(options: CachedEndpointOptions, userId: string, params: unknown): string {
-  const values = (params ?? {}) as Record<string, string>;
+/**
+ * The cache key of a marked route's response for a user:
+ * `{keyPrefix}:{userId}:{path params, by name}[:{vary}]`.
+ */
+export function cacheKeyOf(options: CachedEndpointOptions, userId: string, request: FastifyRequest): string {
+  const values = (request.params ?? {}) as Record<string, string>;
   const names = Object.keys(values).sort();
   // Lower case: path ids are UUIDs, accepted in either case, and invalidations name them as the
   // database spells them.
-  return [options.keyPrefix, userId, ...names.map((name) => values[name].toLowerCase())].join(':');
+  const parts = [options.keyPrefix, userId, ...names.map((name) => values[name].toLowerCase())];
+  if (options.vary) parts.push(options.vary(request));
+  return parts.join(':');
 }
 
 interface FastRoute {
@@ -69,7 +74,7 @@ export class CacheFastPath {
     // The guard's own 401 (every learned route needs a key): asking the database a second time
     // for an unknown key would double the cost of a flood of bad keys.
     if (!principal) throw new DomainError('UNAUTHORIZED', 'Invalid or revoked API key');
-    const cacheKey = cacheKeyOf(route.options, principal.userId, request.params);
+    const cacheKey = cacheKeyOf(route.options, principal.userId, request);
     if (!this.cache.peekLocal(cacheKey, { count: false })) return false;
     request.principal = principal;
     const check = await this.limiter.check(principal, route.cost);

@@ -35,7 +35,7 @@ export class CacheInterceptor implements NestInterceptor {
     userId: string,
   ): Promise<Observable<unknown>> {
     const reply = context.switchToHttp().getResponse<FastifyReply>();
-    const key = cacheKeyOf(options, userId, request.params);
+    const key = cacheKeyOf(options, userId, request);
     // From now on this route's copies held in memory are served before Nest (CacheFastPath), with
     // the same authentication and rate charge; never a route that needs a role.
     if (

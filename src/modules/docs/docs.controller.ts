@@ -50,7 +50,8 @@ export class DocsController {
   }
 
   @Get('endpoints/:name')
-  @CachedEndpoint({ ttl: 300, keyPrefix: `docs-endpoint:${APP_VERSION}` })
+  // The samples name the caller's address: one entry per address (a proxy's and the direct one differ).
+  @CachedEndpoint({ ttl: 300, keyPrefix: `docs-endpoint:${APP_VERSION}`, vary: requestOrigin })
   @ApiOperation({
     operationId: 'getEndpointDocs',
     summary: 'One operation: parameters, schemas, examples, errors and code samples in nine languages',
