@@ -38,8 +38,8 @@ export class ValidatingProxy {
   readonly violations: string[] = [];
   /** How many answers were checked (documented operations only). */
   checked = 0;
-  /** How many exchanges went through. */
-  exchanges = 0;
+  /** Every exchange that went through, in the order the answers came: what a client saw on the wire. */
+  readonly exchanges: Array<{ method: string; url: string; status: number }> = [];
   private readonly agent = new http.Agent({ keepAlive: true });
 
   private constructor(
@@ -100,7 +100,7 @@ export class ValidatingProxy {
   }
 
   private check(method: string, url: string, answer: http.IncomingMessage, buffer: Buffer): void {
-    this.exchanges += 1;
+    this.exchanges.push({ method, url, status: answer.statusCode ?? 0 });
     if (!this.contract.route(method, url)) return;
     this.checked += 1;
     const text = buffer.toString('utf8');
