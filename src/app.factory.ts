@@ -239,6 +239,8 @@ export async function createApp(
   if (config.http.swagger) setupSwagger(app);
   await app.init();
   // Once, now that every route is registered: GET /docs/… answer from it (with or without Swagger UI).
+  // At start-up rather than on first use: building it (samples included) blocks the event loop for
+  // ~100 ms, which the first docs request would otherwise make every request in flight wait.
   if (config.runsApi) app.get(DocsService).load(buildOpenApiDocument(app));
   return app;
 }

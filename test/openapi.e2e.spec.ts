@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { Contract } from './helpers/contract.js';
@@ -46,6 +47,22 @@ describe('OpenAPI document and Swagger UI', () => {
     const res = await t.request({ method: 'GET', url: '/docs' });
     expect(res.status).toBe(200);
     expect(res.text).toContain('swagger');
+  });
+
+  it('sends the document gzipped to a client that accepts it (compressed once), plain to one that does not', async () => {
+    for (const url of ['/docs-json', '/docs-yaml']) {
+      const plain = await t.app.inject({ method: 'GET', url });
+      expect(plain.statusCode).toBe(200);
+      expect(plain.headers['content-encoding']).toBeUndefined();
+      expect(plain.headers.vary).toContain('accept-encoding');
+      for (let i = 0; i < 2; i += 1) {
+        const zipped = await t.app.inject({ method: 'GET', url, headers: { 'accept-encoding': 'gzip, deflate, br' } });
+        expect(zipped.statusCode).toBe(200);
+        expect(zipped.headers['content-encoding']).toBe('gzip');
+        expect(zipped.rawPayload.length).toBeLessThan(plain.rawPayload.length / 5);
+        expect(gunzipSync(zipped.rawPayload).toString('utf8')).toBe(plain.payload);
+      }
+    }
   });
 
   it('declares the bearer scheme', () => {
