@@ -267,6 +267,13 @@ describe('docs endpoints', () => {
     const againA = await on('a.example:8080');
     expect(againA.headers['x-cache']).toBe('HIT');
     expect(againA.body).toEqual(viaA.body);
+    // Made-up host names do not fill the cache: past 16 addresses, answers are not cached.
+    for (let i = 0; i < 20; i += 1) await on(`made-up-${i}.example`);
+    const past = await on('made-up-19.example');
+    expect(past.status).toBe(200);
+    expect(past.headers['x-cache']).toBeUndefined();
+    expect(JSON.stringify(past.body)).toContain('http://made-up-19.example/api/v1/jobs/');
+    expect((await on('a.example:8080')).headers['x-cache']).toBe('HIT');
   });
 
   describe('the samples run as generated (key, and id where the path has one, substituted)', () => {

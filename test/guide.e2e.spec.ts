@@ -61,7 +61,8 @@ function commands(block: string): string[] {
 async function curl(command: string, env: Record<string, string>, cwd: string): Promise<{ status: number; body: any }> {
   expect(command).toMatch(/^curl /);
   const withoutComment = command.replace(/\s+#.*$/, '');
-  const ran = await run('bash', ['-c', `${withoutComment} -w '\\n%{http_code}'`], cwd, env);
+  // HOME: the reader's own ~/.curlrc must not change what the guide's command does here.
+  const ran = await run('bash', ['-c', `${withoutComment} -w '\\n%{http_code}'`], cwd, { ...env, HOME: cwd });
   expect(ran.stderr).toBe('');
   expect(ran.code).toBe(0);
   const newline = ran.stdout.lastIndexOf('\n');

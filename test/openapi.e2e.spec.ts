@@ -62,6 +62,9 @@ describe('OpenAPI document and Swagger UI', () => {
         expect(zipped.rawPayload.length).toBeLessThan(plain.rawPayload.length / 5);
         expect(gunzipSync(zipped.rawPayload).toString('utf8')).toBe(plain.payload);
       }
+      const refused = await t.app.inject({ method: 'GET', url, headers: { 'accept-encoding': 'gzip;q=0, identity' } });
+      expect(refused.headers['content-encoding']).toBeUndefined();
+      expect(refused.payload).toBe(plain.payload);
     }
   });
 
@@ -271,6 +274,12 @@ describe('OpenAPI document and Swagger UI', () => {
       expect((await fetch(url)).status).toBe(200);
       expect(proxy.violations).toEqual([expect.stringContaining("must have required property 'status'")]);
       expect(() => proxy.expectConforming()).toThrow(/1 of 2 answers/);
+      // A request no operation of the document answers is one too; a HEAD is checked as its GET.
+      expect((await fetch(`${proxy.url}/api/v1/no-such-thing`)).status).toBe(200);
+      expect(proxy.violations[1]).toMatch(/GET \/api\/v1\/no-such-thing → 200: no operation of the document/);
+      broken = false;
+      expect((await fetch(url, { method: 'HEAD' })).status).toBe(200);
+      expect(proxy.violations).toHaveLength(2);
     } finally {
       await proxy.close();
       await new Promise<void>((resolve) => upstream.close(() => resolve()));

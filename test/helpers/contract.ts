@@ -73,7 +73,8 @@ export class Contract {
 
   /** Every way the response departs from the document; empty when it conforms or no operation is documented. */
   violations(method: string, url: string, response: ObservedResponse): string[] {
-    const route = this.route(method, url);
+    // A HEAD is its GET's answer without the body.
+    const route = this.route(method === 'HEAD' ? 'GET' : method, url);
     if (!route) return [];
     const where = `${method} ${route.template} → ${response.status}`;
     const responses: Json = route.operation.responses ?? {};

@@ -2,7 +2,11 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { Contract } from './contract.js';
+
+/** Paths that are no operation of the document and may be asked for: Swagger UI and its assets, the metrics. */
+const UNDOCUMENTED = /^\/(docs(-json|-yaml)?|metrics)(\/|\?|$)/;
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1): the proxy's own connections, never forwarded. */
 const HOP_BY_HOP = new Set([
@@ -14,6 +18,15 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'upgrade',
 ]);
+
+/** The hop-by-hop headers of a message: the fixed ones and those its Connection header names. */
+function hopByHop(headers: http.IncomingHttpHeaders): Set<string> {
+  const names = new Set(HOP_BY_HOP);
+  for (const name of String(headers.connection ?? '').split(',')) {
+    if (name.trim()) names.add(name.trim().toLowerCase());
+  }
+  return names;
+}
 
 let committed: Contract | undefined;
 /** The committed document (test/openapi.e2e.spec.ts fails when it drifts from the code). */
@@ -30,8 +43,10 @@ function committedContract(): Contract {
  * the docs samples, several instances) point their clients at `url` and end with
  * `expectConforming()`.
  *
- * The answer is buffered before it is passed on (the largest a test downloads is a few MiB), so a
- * stream's timing is not what the client would see directly.
+ * A request that reaches no operation of the document (besides Swagger UI and /metrics) is a
+ * violation too. The request and the answer are buffered before they are passed on (the largest a
+ * test sends or downloads is a few MiB): a streamed upload reaches the service with a
+ * Content-Length, and a stream's timing is not what the client would see directly.
  */
 export class ValidatingProxy {
   /** Every exchange that departed from the document, with its violations. */
@@ -59,39 +74,54 @@ export class ValidatingProxy {
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
         const headers = { ...req.headers };
-        for (const name of HOP_BY_HOP) delete headers[name];
-        const forwarded = http.request(
-          {
-            host: upstream.hostname,
-            port: upstream.port,
-            method: req.method,
-            path: req.url,
-            headers,
-            agent: proxy.agent,
-          },
-          (answer) => {
-            const body: Buffer[] = [];
-            answer.on('data', (chunk: Buffer) => body.push(chunk));
-            answer.on('end', () => {
-              const buffer = Buffer.concat(body);
-              proxy.check(req.method ?? 'GET', req.url ?? '/', answer, buffer);
-              const out: http.OutgoingHttpHeaders = {};
-              for (const [name, value] of Object.entries(answer.headers)) {
-                if (!HOP_BY_HOP.has(name) && value !== undefined) out[name] = value;
-              }
-              // The service asks clients to go away while it drains: pass that on.
-              if (answer.headers.connection === 'close') out.connection = 'close';
-              res.writeHead(answer.statusCode ?? 502, out);
-              res.end(buffer);
-            });
-            answer.on('error', (error) => res.destroy(error));
-          },
-        );
-        forwarded.on('error', (error) => {
-          // The service did not answer (stopped, killed): the client sees what it would see directly.
-          res.destroy(error);
-        });
-        forwarded.end(Buffer.concat(chunks));
+        for (const name of hopByHop(req.headers)) delete headers[name];
+        const payload = Buffer.concat(chunks);
+        const send = (retried: boolean): void => {
+          const forwarded = http.request(
+            {
+              host: upstream.hostname,
+              port: upstream.port,
+              method: req.method,
+              path: req.url,
+              headers,
+              agent: proxy.agent,
+            },
+            (answer) => {
+              const body: Buffer[] = [];
+              answer.on('data', (chunk: Buffer) => body.push(chunk));
+              answer.on('end', () => {
+                const buffer = Buffer.concat(body);
+                try {
+                  proxy.check(req.method ?? 'GET', req.url ?? '/', answer, buffer);
+                } catch (error) {
+                  proxy.violations.push(`${req.method} ${req.url}: the check failed: ${(error as Error).message}`);
+                }
+                const out: http.OutgoingHttpHeaders = {};
+                const drop = hopByHop(answer.headers);
+                for (const [name, value] of Object.entries(answer.headers)) {
+                  if (!drop.has(name) && value !== undefined) out[name] = value;
+                }
+                // The service asks clients to go away while it drains: pass that on.
+                if (answer.headers.connection === 'close') out.connection = 'close';
+                res.writeHead(answer.statusCode ?? 502, out);
+                res.end(buffer);
+              });
+              answer.on('error', (error) => res.destroy(error));
+            },
+          );
+          forwarded.on('error', (error) => {
+            // A kept-alive connection the service closed just as it was reused: once more on a new
+            // one, as HTTP clients do for a request that never reached the server.
+            if (forwarded.reusedSocket && !retried && (error as NodeJS.ErrnoException).code === 'ECONNRESET') {
+              send(true);
+              return;
+            }
+            // The service did not answer (stopped, killed): the client's connection is reset.
+            res.destroy(error);
+          });
+          forwarded.end(payload);
+        };
+        send(false);
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -101,9 +131,17 @@ export class ValidatingProxy {
 
   private check(method: string, url: string, answer: http.IncomingMessage, buffer: Buffer): void {
     this.exchanges.push({ method, url, status: answer.statusCode ?? 0 });
-    if (!this.contract.route(method, url)) return;
+    // A HEAD is its GET without the body (the router answers it so).
+    const operation = method === 'HEAD' ? 'GET' : method;
+    if (!this.contract.route(operation, url)) {
+      if (!UNDOCUMENTED.test(url))
+        this.violations.push(`${method} ${url} → ${answer.statusCode}: no operation of the document`);
+      return;
+    }
     this.checked += 1;
-    const text = buffer.toString('utf8');
+    // Checked as the client reads it, after its Content-Encoding.
+    const decoded = answer.headers['content-encoding'] === 'gzip' ? gunzipSync(buffer) : buffer;
+    const text = method === 'HEAD' ? '' : decoded.toString('utf8');
     const type = String(answer.headers['content-type'] ?? '');
     let body: unknown;
     if (/^application\/([\w.-]+\+)?json\b/.test(type) && text !== '') {

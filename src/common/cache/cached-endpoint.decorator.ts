@@ -12,9 +12,10 @@ export interface CachedEndpointOptions {
   /**
    * What else the response depends on, appended to the key (like HTTP's `Vary`): e.g. the docs'
    * samples name the address the caller reached the server on, so a caller going through a proxy
-   * and one going direct must not share an entry.
+   * and one going direct must not share an entry. `undefined`: this request is not cached at all
+   * (how a route bounds the number of variants a client can make it store).
    */
-  vary?: (request: FastifyRequest) => string;
+  vary?: (request: FastifyRequest) => string | undefined;
 }
 
 /**

@@ -9,15 +9,24 @@ import { CacheService } from './cache.service.js';
 
 /**
  * The cache key of a marked route's response for a user:
- * `{keyPrefix}:{userId}:{path params, by name}[:{vary}]`.
+ * `{keyPrefix}:{userId}:{path params, by name}[:{vary}]`; undefined when the route's `vary` says
+ * this request is not to be cached.
  */
-export function cacheKeyOf(options: CachedEndpointOptions, userId: string, request: FastifyRequest): string {
+export function cacheKeyOf(
+  options: CachedEndpointOptions,
+  userId: string,
+  request: FastifyRequest,
+): string | undefined {
   const values = (request.params ?? {}) as Record<string, string>;
   const names = Object.keys(values).sort();
   // Lower case: path ids are UUIDs, accepted in either case, and invalidations name them as the
   // database spells them.
   const parts = [options.keyPrefix, userId, ...names.map((name) => values[name].toLowerCase())];
-  if (options.vary) parts.push(options.vary(request));
+  if (options.vary) {
+    const variant = options.vary(request);
+    if (variant === undefined) return undefined;
+    parts.push(variant);
+  }
   return parts.join(':');
 }
 
@@ -75,7 +84,7 @@ export class CacheFastPath {
     // for an unknown key would double the cost of a flood of bad keys.
     if (!principal) throw new DomainError('UNAUTHORIZED', 'Invalid or revoked API key');
     const cacheKey = cacheKeyOf(route.options, principal.userId, request);
-    if (!this.cache.peekLocal(cacheKey, { count: false })) return false;
+    if (cacheKey === undefined || !this.cache.peekLocal(cacheKey, { count: false })) return false;
     request.principal = principal;
     const check = await this.limiter.check(principal, route.cost);
     if (!check.allowed) throw rateLimitedError(check);

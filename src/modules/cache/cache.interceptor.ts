@@ -36,6 +36,7 @@ export class CacheInterceptor implements NestInterceptor {
   ): Promise<Observable<unknown>> {
     const reply = context.switchToHttp().getResponse<FastifyReply>();
     const key = cacheKeyOf(options, userId, request);
+    if (key === undefined) return next.handle();
     // From now on this route's copies held in memory are served before Nest (CacheFastPath), with
     // the same authentication and rate charge; never a route that needs a role.
     if (

@@ -26,6 +26,25 @@ export function requestOrigin(request: FastifyRequest): string {
   return (proto === 'http' || proto === 'https') && host && HOST.test(host) ? `${proto}://${host}` : DEFAULT_BASE_URL;
 }
 
+/** How many caller addresses a process keeps cached samples for (see cachedOrigin). */
+const CACHED_ORIGINS = 16;
+const cachedOrigins = new Set<string>();
+
+/**
+ * The cache variant of a docs endpoint request: its origin, for the first CACHED_ORIGINS origins
+ * this process is asked on (a deployment has a handful: its public URL, an internal one, a
+ * port-forward); any other origin is answered uncached. The origin comes from the Host and
+ * X-Forwarded-* headers, which a client chooses: without the bound, a client could make the cache
+ * store a ~50 KB copy per made-up host name.
+ */
+export function cachedOrigin(request: FastifyRequest): string | undefined {
+  const origin = requestOrigin(request);
+  if (cachedOrigins.has(origin)) return origin;
+  if (cachedOrigins.size >= CACHED_ORIGINS) return undefined;
+  cachedOrigins.add(origin);
+  return origin;
+}
+
 /**
  * API documentation as data, built from the OpenAPI document Swagger serves. Authenticated like
  * the rest of the API, so the answers are cached per user and rate-limited (the Swagger UI and
@@ -51,7 +70,7 @@ export class DocsController {
 
   @Get('endpoints/:name')
   // The samples name the caller's address: one entry per address (a proxy's and the direct one differ).
-  @CachedEndpoint({ ttl: 300, keyPrefix: `docs-endpoint:${APP_VERSION}`, vary: requestOrigin })
+  @CachedEndpoint({ ttl: 300, keyPrefix: `docs-endpoint:${APP_VERSION}`, vary: cachedOrigin })
   @ApiOperation({
     operationId: 'getEndpointDocs',
     summary: 'One operation: parameters, schemas, examples, errors and code samples in nine languages',

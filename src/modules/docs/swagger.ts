@@ -1,4 +1,5 @@
 import { gzipSync } from 'node:zlib';
+import { negotiate } from '@fastify/accept-negotiator';
 import type { INestApplication } from '@nestjs/common';
 import type { FastifyInstance } from 'fastify';
 import { DocsService } from './docs.service.js';
@@ -83,8 +84,12 @@ export function setupSwagger(app: INestApplication): void {
   fastify.addHook('onSend', async (request, reply, payload) => {
     const format = DOCS_DOCUMENT.exec(request.url)?.[1];
     if (!format || reply.statusCode !== 200 || typeof payload !== 'string') return payload;
-    void reply.header('vary', 'accept-encoding');
-    if (!/\bgzip\b/i.test(request.headers['accept-encoding'] ?? '')) return payload;
+    const vary = reply.getHeader('vary');
+    if (!/\baccept-encoding\b/i.test(String(vary ?? ''))) {
+      void reply.header('vary', vary ? `${String(vary)}, accept-encoding` : 'accept-encoding');
+    }
+    // Negotiated (q-values honoured: `gzip;q=0` refuses it), not matched by name.
+    if (negotiate(request.headers['accept-encoding'] ?? '', ['gzip', 'identity']) !== 'gzip') return payload;
     let entry = gzipped.get(format);
     if (entry?.source !== payload) {
       entry = { source: payload, body: gzipSync(payload) };
