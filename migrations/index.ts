@@ -5,6 +5,7 @@ import { WebhookOutbox1764300000003 } from './1764300000003-WebhookOutbox.js';
 import { BatchAndPipelineSupport1764300000004 } from './1764300000004-BatchAndPipelineSupport.js';
 import { UsageMonthly1764300000005 } from './1764300000005-UsageMonthly.js';
 import { QueuedByUserIndex1764300000006 } from './1764300000006-QueuedByUserIndex.js';
+import { ClaimRunningCount1764300000007 } from './1764300000007-ClaimRunningCount.js';
 
 /** Every migration, in order. Listed explicitly so the same list works from `src` (tests) and `dist`. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   BatchAndPipelineSupport1764300000004,
   UsageMonthly1764300000005,
   QueuedByUserIndex1764300000006,
+  ClaimRunningCount1764300000007,
 ];

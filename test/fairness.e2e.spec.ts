@@ -177,6 +177,21 @@ describe('the fair claim, user by user', () => {
     await t.db.pool.query(`DELETE FROM jobs`);
   });
 
+  it('holds the cap exactly when many workers claim at the same instant', async () => {
+    const pro = await createUser(t.db, { tier: 'pro' });
+    await queue(pro.id, 50, 0);
+    // Eight workers with two free slots each claim together, each on a connection of its own. Each
+    // one's head of the queue (two jobs, rows the others hold skipped) passes the cap of 3 on its
+    // own; before claim_running_jobs (migration 7) 6 to 10 of them ran.
+    const claims = await Promise.all(Array.from({ length: 8 }, (_, i) => lifecycle.claim(`claimer-${i}`, 2, 60_000)));
+    expect(claims.flat()).toHaveLength(3);
+    const { rows } = await t.db.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM jobs WHERE status = 'running'`,
+    );
+    expect(rows[0].n).toBe(3);
+    await t.db.pool.query(`DELETE FROM jobs`);
+  });
+
   it('takes the head of the queue as it is, in priority order, when it passes nobody’s cap', async () => {
     const [a, b] = await Promise.all([createUser(t.db, { tier: 'pro' }), createUser(t.db, { tier: 'pro' })]);
     await queue(a.id, 2, 5);

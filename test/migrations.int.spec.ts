@@ -40,6 +40,7 @@ const ALL_MIGRATIONS = [
   'BatchAndPipelineSupport1764300000004',
   'UsageMonthly1764300000005',
   'QueuedByUserIndex1764300000006',
+  'ClaimRunningCount1764300000007',
 ];
 
 function createdAtIndex(found: Array<{ name: string; definition: string }>): string | undefined {
@@ -85,6 +86,17 @@ describe('migrations', () => {
     expect(await runMigrations(db.url)).toEqual([]);
   });
 
+  it('down of the claim-count migration drops its function; up creates it again', async () => {
+    const exists = async (): Promise<boolean> =>
+      (await db.pool.query(`SELECT to_regprocedure('claim_running_jobs(uuid)') IS NOT NULL AS ok`)).rows[0].ok;
+    expect(await exists()).toBe(true);
+    expect(await revertLastMigration(db.url)).toBe('ClaimRunningCount1764300000007');
+    expect(await exists()).toBe(false);
+    expect(await runMigrations(db.url)).toEqual(['ClaimRunningCount1764300000007']);
+    expect(await exists()).toBe(true);
+    expect(await revertLastMigration(db.url)).toBe('ClaimRunningCount1764300000007');
+  });
+
   it('down of the queued-by-user migration drops its index; up builds it again, partial on queued', async () => {
     const definition = async (): Promise<string | undefined> =>
       (
@@ -95,8 +107,9 @@ describe('migrations', () => {
     expect(await definition()).toMatch(/\(user_id, priority DESC, run_at\) WHERE \(status = 'queued'::text\)$/);
     expect(await revertLastMigration(db.url)).toBe('QueuedByUserIndex1764300000006');
     expect(await definition()).toBeUndefined();
-    expect(await runMigrations(db.url)).toEqual(['QueuedByUserIndex1764300000006']);
+    expect(await runMigrations(db.url)).toEqual(['QueuedByUserIndex1764300000006', 'ClaimRunningCount1764300000007']);
     expect(await definition()).toContain('WHERE');
+    expect(await revertLastMigration(db.url)).toBe('ClaimRunningCount1764300000007');
     expect(await revertLastMigration(db.url)).toBe('QueuedByUserIndex1764300000006');
   });
 
@@ -111,13 +124,18 @@ describe('migrations', () => {
        VALUES ($1, 'echo', 2, '2026-10-31T23:59:59Z'), ($1, 'echo', 3, '2026-11-01T00:00:00Z'), ($1, 'hash', 4, '2026-11-30T12:00:00Z')`,
       [rows[0].id],
     );
-    expect(await runMigrations(db.url)).toEqual(['UsageMonthly1764300000005', 'QueuedByUserIndex1764300000006']);
+    expect(await runMigrations(db.url)).toEqual([
+      'UsageMonthly1764300000005',
+      'QueuedByUserIndex1764300000006',
+      'ClaimRunningCount1764300000007',
+    ]);
     const monthly = await db.pool.query(`SELECT month::text, credits::int FROM usage_monthly ORDER BY month`);
     expect(monthly.rows).toEqual([
       { month: '2026-10-01', credits: 2 },
       { month: '2026-11-01', credits: 7 },
     ]);
     await db.pool.query(`DELETE FROM users`);
+    expect(await revertLastMigration(db.url)).toBe('ClaimRunningCount1764300000007');
     expect(await revertLastMigration(db.url)).toBe('QueuedByUserIndex1764300000006');
     expect(await revertLastMigration(db.url)).toBe('UsageMonthly1764300000005');
   });

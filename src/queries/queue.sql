@@ -112,7 +112,7 @@ WITH RECURSIVE
    fast AS (
      SELECT NOT EXISTS (
        SELECT 1 FROM (SELECT user_id, count(*)::int AS taken FROM head GROUP BY user_id) h
-        WHERE h.taken + (SELECT count(*)::int FROM jobs r WHERE r.user_id = h.user_id AND r.status = 'running') > (SELECT CASE u.tier WHEN 'enterprise' THEN $6::int WHEN 'pro' THEN $5::int
+        WHERE h.taken + claim_running_jobs(h.user_id) > (SELECT CASE u.tier WHEN 'enterprise' THEN $6::int WHEN 'pro' THEN $5::int
       ELSE $4::int END FROM users u WHERE u.id = h.user_id)) AS ok),
    queued_users (user_id) AS (
      (SELECT user_id FROM jobs WHERE status = 'queued' AND NOT (SELECT ok FROM fast) ORDER BY user_id LIMIT 1)
@@ -122,7 +122,7 @@ WITH RECURSIVE
        FROM queued_users q WHERE q.user_id IS NOT NULL),
    room AS (
      SELECT q.user_id, (SELECT CASE u.tier WHEN 'enterprise' THEN $6::int WHEN 'pro' THEN $5::int
-      ELSE $4::int END FROM users u WHERE u.id = q.user_id) - (SELECT count(*)::int FROM jobs r WHERE r.user_id = q.user_id AND r.status = 'running') AS room
+      ELSE $4::int END FROM users u WHERE u.id = q.user_id) - claim_running_jobs(q.user_id) AS room
        FROM queued_users q WHERE q.user_id IS NOT NULL),
    candidates AS (
      SELECT c.id FROM room, LATERAL (

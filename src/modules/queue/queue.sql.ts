@@ -169,9 +169,12 @@ export const START_RUN = sql<{ run_id: string | null } & Partial<TransitionRow> 
 const userCap = (alias: string): string => `(SELECT CASE u.tier WHEN 'enterprise' THEN $6::int WHEN 'pro' THEN $5::int
       ELSE $4::int END FROM users u WHERE u.id = ${alias}.user_id)`;
 
-/** The running jobs of the user `$alias.user_id` (idx_jobs_user_status: as many probes as they have). */
-const userRunning = (alias: string): string =>
-  `(SELECT count(*)::int FROM jobs r WHERE r.user_id = ${alias}.user_id AND r.status = 'running')`;
+/**
+ * The running jobs of the user `$alias.user_id` (idx_jobs_user_status: as many probes as they
+ * have), counted by claim_running_jobs (migration 7): after the claim lock, in a new snapshot,
+ * so that claims made at the same instant see each other's jobs.
+ */
+const userRunning = (alias: string): string => `claim_running_jobs(${alias}.user_id)`;
 
 /**
  * Claims up to `$2` due jobs for worker `$1` (lease `$3` ms), highest priority first, then oldest
@@ -188,6 +191,8 @@ const userRunning = (alias: string): string =>
  *   more than their room; the best of those are claimed. Its cost grows with the number of users
  *   waiting, never with the length of a capped user's backlog (scanning past a capped user's
  *   100,000 queued jobs cost 15 ms a claim).
+ * - The counts of running jobs wait for a claim in progress and see its jobs (see
+ *   claim_running_jobs): the caps hold exactly with any number of workers.
  * A claim that finds fewer jobs than slots is followed by another (see JobWorkerService).
  */
 export const CLAIM = sql<ClaimedJob & TransitionRow>(
