@@ -57,76 +57,82 @@ export class ValidatingProxy {
   readonly exchanges: Array<{ method: string; url: string; status: number }> = [];
   private readonly agent = new http.Agent({ keepAlive: true });
 
+  private readonly server = http.createServer((req, res) => this.forward(req, res));
+  private address = '';
+
   private constructor(
-    private readonly server: http.Server,
-    readonly url: string,
+    private readonly upstream: URL,
     private readonly contract: Contract,
   ) {}
 
   /** A proxy on a free port of 127.0.0.1 in front of `target` (e.g. `http://127.0.0.1:3000`). */
   static async start(target: string, contract: Contract = committedContract()): Promise<ValidatingProxy> {
-    const upstream = new URL(target);
-    // `proxy` is assigned before the server listens, so before any request reaches the handler.
-    // eslint-disable-next-line prefer-const
-    let proxy: ValidatingProxy;
-    const server = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        const headers = { ...req.headers };
-        for (const name of hopByHop(req.headers)) delete headers[name];
-        const payload = Buffer.concat(chunks);
-        const send = (retried: boolean): void => {
-          const forwarded = http.request(
-            {
-              host: upstream.hostname,
-              port: upstream.port,
-              method: req.method,
-              path: req.url,
-              headers,
-              agent: proxy.agent,
-            },
-            (answer) => {
-              const body: Buffer[] = [];
-              answer.on('data', (chunk: Buffer) => body.push(chunk));
-              answer.on('end', () => {
-                const buffer = Buffer.concat(body);
-                try {
-                  proxy.check(req.method ?? 'GET', req.url ?? '/', answer, buffer);
-                } catch (error) {
-                  proxy.violations.push(`${req.method} ${req.url}: the check failed: ${(error as Error).message}`);
-                }
-                const out: http.OutgoingHttpHeaders = {};
-                const drop = hopByHop(answer.headers);
-                for (const [name, value] of Object.entries(answer.headers)) {
-                  if (!drop.has(name) && value !== undefined) out[name] = value;
-                }
-                // The service asks clients to go away while it drains: pass that on.
-                if (answer.headers.connection === 'close') out.connection = 'close';
-                res.writeHead(answer.statusCode ?? 502, out);
-                res.end(buffer);
-              });
-              answer.on('error', (error) => res.destroy(error));
-            },
-          );
-          forwarded.on('error', (error) => {
-            // A kept-alive connection the service closed just as it was reused: once more on a new
-            // one, as HTTP clients do for a request that never reached the server.
-            if (forwarded.reusedSocket && !retried && (error as NodeJS.ErrnoException).code === 'ECONNRESET') {
-              send(true);
-              return;
-            }
-            // The service did not answer (stopped, killed): the client's connection is reset.
-            res.destroy(error);
-          });
-          forwarded.end(payload);
-        };
-        send(false);
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    proxy = new ValidatingProxy(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, contract);
+    const proxy = new ValidatingProxy(new URL(target), contract);
+    await new Promise<void>((resolve) => proxy.server.listen(0, '127.0.0.1', resolve));
+    proxy.address = `http://127.0.0.1:${(proxy.server.address() as AddressInfo).port}`;
     return proxy;
+  }
+
+  /** Where clients send their requests. */
+  get url(): string {
+    return this.address;
+  }
+
+  /** Passes one request on and its answer back, checking the answer on the way. */
+  private forward(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const headers = { ...req.headers };
+      for (const name of hopByHop(req.headers)) delete headers[name];
+      const payload = Buffer.concat(chunks);
+      const send = (retried: boolean): void => {
+        const forwarded = http.request(
+          {
+            host: this.upstream.hostname,
+            port: this.upstream.port,
+            method: req.method,
+            path: req.url,
+            headers,
+            agent: this.agent,
+          },
+          (answer) => {
+            const body: Buffer[] = [];
+            answer.on('data', (chunk: Buffer) => body.push(chunk));
+            answer.on('end', () => {
+              const buffer = Buffer.concat(body);
+              try {
+                this.check(req.method ?? 'GET', req.url ?? '/', answer, buffer);
+              } catch (error) {
+                this.violations.push(`${req.method} ${req.url}: the check failed: ${(error as Error).message}`);
+              }
+              const out: http.OutgoingHttpHeaders = {};
+              const drop = hopByHop(answer.headers);
+              for (const [name, value] of Object.entries(answer.headers)) {
+                if (!drop.has(name) && value !== undefined) out[name] = value;
+              }
+              // The service asks clients to go away while it drains: pass that on.
+              if (answer.headers.connection === 'close') out.connection = 'close';
+              res.writeHead(answer.statusCode ?? 502, out);
+              res.end(buffer);
+            });
+            answer.on('error', (error) => res.destroy(error));
+          },
+        );
+        forwarded.on('error', (error) => {
+          // A kept-alive connection the service closed just as it was reused: once more on a new
+          // one, as HTTP clients do for a request that never reached the server.
+          if (forwarded.reusedSocket && !retried && (error as NodeJS.ErrnoException).code === 'ECONNRESET') {
+            send(true);
+            return;
+          }
+          // The service did not answer (stopped, killed): the client's connection is reset.
+          res.destroy(error);
+        });
+        forwarded.end(payload);
+      };
+      send(false);
+    });
   }
 
   private check(method: string, url: string, answer: http.IncomingMessage, buffer: Buffer): void {
