@@ -97,6 +97,33 @@ describe('Jobs API with an in-process worker', () => {
     await t.request({ method: 'POST', url: `/api/v1/jobs/${created.body.id}/cancel`, key: alice.key });
   });
 
+  it('retry of a job that has not failed or been cancelled is 409 JOB_NOT_RETRYABLE and changes nothing', async () => {
+    const retry = (id: string) => t.request({ method: 'POST', url: `/api/v1/jobs/${id}/retry`, key: alice.key });
+    const row = async (id: string) =>
+      (await t.db.pool.query('SELECT status, attempts, updated_at FROM jobs WHERE id = $1', [id])).rows[0];
+
+    const done = await submit(alice.key, { type: 'echo', input: { n: 'done' } });
+    await waitForStatus(t, alice.key, `/api/v1/jobs/${done.body.id}`, ['completed']);
+    const running = await submit(alice.key, { type: 'sleep', input: { ms: 30000 } });
+    await waitForStatus(t, alice.key, `/api/v1/jobs/${running.body.id}`, ['running']);
+    const later = await submit(alice.key, { type: 'echo', input: {}, runAt: new Date(Date.now() + 3_600_000) });
+
+    for (const [id, status] of [
+      [done.body.id, 'completed'],
+      [running.body.id, 'running'],
+      [later.body.id, 'queued'],
+    ] as const) {
+      const before = await row(id);
+      const res = await retry(id);
+      expect(res.status, status).toBe(409);
+      expect(res.body.code, status).toBe('JOB_NOT_RETRYABLE');
+      expect(res.body.detail, status).toContain(`is ${status}`);
+      expect(await row(id), status).toEqual(before);
+    }
+    await t.request({ method: 'POST', url: `/api/v1/jobs/${running.body.id}/cancel`, key: alice.key });
+    await t.request({ method: 'POST', url: `/api/v1/jobs/${later.body.id}/cancel`, key: alice.key });
+  });
+
   it('Idempotency-Key: same body replays the original job; a different body is 409', async () => {
     const body = { type: 'echo', input: { a: 1, b: [1, 2] }, metadata: { x: 'y' } };
     const first = await submit(alice.key, body, { 'idempotency-key': 'order-123' });

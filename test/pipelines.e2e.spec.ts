@@ -129,6 +129,12 @@ describe('pipelines', () => {
     });
 
     await expect.poll(() => eventsOf(run.id).length, { timeout: 10_000 }).toBe(1);
+    // Exactly one: once the worker is idle, a sweep pass (which ends open runs) has run and every
+    // delivery was sent, a second pipeline.completed (the run ended twice) would be here.
+    await waitForIdleWorker(t);
+    await t.app.get(QueueSweeperService).sweepOnce();
+    await waitForDeliveriesSettled(t.db, { userId: alice.id });
+    expect(eventsOf(run.id)).toHaveLength(1);
     const [event] = eventsOf(run.id);
     expect(event).toMatchObject({ type: 'pipeline.completed', data: { status: 'completed', output: run.output } });
   });

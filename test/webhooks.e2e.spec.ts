@@ -142,9 +142,14 @@ describe('webhooks: endpoints, signed delivery, retries, history', () => {
   });
 
   it('a job’s life reaches a "*" endpoint as job.created, job.started, job.completed, each verified', async () => {
-    const { secret, path } = await endpoint(alice, ['*']);
+    const { id, secret, path } = await endpoint(alice, ['*']);
     const jobId = await submitJob(alice, { n: 1 });
     await expect.poll(() => receiver.at(path).length, { timeout: 10_000 }).toBe(3);
+    // Exactly three: once the job has ended and none of this endpoint's deliveries is pending,
+    // a fourth (a duplicate, or another user's event) would have arrived already.
+    await waitForJobsEnded(t.db, { ids: [jobId] });
+    await waitForDeliveriesSettled(t.db, { webhookId: id });
+    expect(receiver.at(path)).toHaveLength(3);
     const events = receiver.at(path).map((r) => verified(secret, r));
     expect(events.map((e) => e.type).sort()).toEqual(['job.completed', 'job.created', 'job.started']);
     const ajv = new Ajv({ strict: false, validateFormats: false });

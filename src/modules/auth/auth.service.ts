@@ -66,9 +66,9 @@ export class AuthService extends ApiKeyAuthenticator {
   private async revoke(id: string, owner?: string): Promise<void> {
     await this.db.transaction(async (tx) => {
       await this.users.lockAdmins(tx);
-      if (await (owner ? this.keys.revoke(owner, id, tx) : this.keys.revokeAny(id, tx))) return;
+      if (await (owner !== undefined ? this.keys.revoke(owner, id, tx) : this.keys.revokeAny(id, tx))) return;
       const found = await this.keys.findOwner(id, tx);
-      if (!found || (owner && found !== owner)) throw new NotFoundError('API key');
+      if (!found || (owner !== undefined && found !== owner)) throw new NotFoundError('API key');
       throw new DomainError(
         'CONFLICT',
         `API key ${id} is the last active key of the last admin; revoking it would leave nobody able to administer Conveyor. Create another admin key first`,

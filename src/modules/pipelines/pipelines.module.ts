@@ -7,7 +7,7 @@ import { PipelinesService } from './pipelines.service.js';
 
 /**
  * Pipeline definitions and runs. A run advances in the worker: completing a step's job enqueues
- * the next in the same statement (pipeline.sql.ts), and a failed step fails the run.
+ * the next in the same statement (COMPLETE_STEP in modules/queue/queue.sql.ts), and a failed step fails the run.
  */
 @Module({
   imports: [JobTypesModule, QueueModule],
