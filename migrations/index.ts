@@ -6,6 +6,7 @@ import { BatchAndPipelineSupport1764300000004 } from './1764300000004-BatchAndPi
 import { UsageMonthly1764300000005 } from './1764300000005-UsageMonthly.js';
 import { QueuedByUserIndex1764300000006 } from './1764300000006-QueuedByUserIndex.js';
 import { ClaimRunningCount1764300000007 } from './1764300000007-ClaimRunningCount.js';
+import { RunCreditsHeld1764300000008 } from './1764300000008-RunCreditsHeld.js';
 
 /** Every migration, in order. Listed explicitly so the same list works from `src` (tests) and `dist`. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   UsageMonthly1764300000005,
   QueuedByUserIndex1764300000006,
   ClaimRunningCount1764300000007,
+  RunCreditsHeld1764300000008,
 ];

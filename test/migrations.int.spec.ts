@@ -41,6 +41,7 @@ const ALL_MIGRATIONS = [
   'UsageMonthly1764300000005',
   'QueuedByUserIndex1764300000006',
   'ClaimRunningCount1764300000007',
+  'RunCreditsHeld1764300000008',
 ];
 
 function createdAtIndex(found: Array<{ name: string; definition: string }>): string | undefined {
@@ -86,14 +87,31 @@ describe('migrations', () => {
     expect(await runMigrations(db.url)).toEqual([]);
   });
 
+  it('down of the run-credits migration drops its two columns; up adds them again, holding nothing', async () => {
+    const columns = async (): Promise<string[]> =>
+      (
+        await db.pool.query<{ c: string }>(
+          `SELECT column_name AS c FROM information_schema.columns
+            WHERE table_name = 'pipeline_jobs' AND column_name LIKE 'credits\\_%' ORDER BY 1`,
+        )
+      ).rows.map((r) => r.c);
+    expect(await columns()).toEqual(['credits_held', 'credits_month']);
+    expect(await revertLastMigration(db.url)).toBe('RunCreditsHeld1764300000008');
+    expect(await columns()).toEqual([]);
+    expect(await runMigrations(db.url)).toEqual(['RunCreditsHeld1764300000008']);
+    expect(await columns()).toEqual(['credits_held', 'credits_month']);
+    expect(await revertLastMigration(db.url)).toBe('RunCreditsHeld1764300000008');
+  });
+
   it('down of the claim-count migration drops its function; up creates it again', async () => {
     const exists = async (): Promise<boolean> =>
       (await db.pool.query(`SELECT to_regprocedure('claim_running_jobs(uuid)') IS NOT NULL AS ok`)).rows[0].ok;
     expect(await exists()).toBe(true);
     expect(await revertLastMigration(db.url)).toBe('ClaimRunningCount1764300000007');
     expect(await exists()).toBe(false);
-    expect(await runMigrations(db.url)).toEqual(['ClaimRunningCount1764300000007']);
+    expect(await runMigrations(db.url)).toEqual(['ClaimRunningCount1764300000007', 'RunCreditsHeld1764300000008']);
     expect(await exists()).toBe(true);
+    expect(await revertLastMigration(db.url)).toBe('RunCreditsHeld1764300000008');
     expect(await revertLastMigration(db.url)).toBe('ClaimRunningCount1764300000007');
   });
 
@@ -107,8 +125,13 @@ describe('migrations', () => {
     expect(await definition()).toMatch(/\(user_id, priority DESC, run_at\) WHERE \(status = 'queued'::text\)$/);
     expect(await revertLastMigration(db.url)).toBe('QueuedByUserIndex1764300000006');
     expect(await definition()).toBeUndefined();
-    expect(await runMigrations(db.url)).toEqual(['QueuedByUserIndex1764300000006', 'ClaimRunningCount1764300000007']);
+    expect(await runMigrations(db.url)).toEqual([
+      'QueuedByUserIndex1764300000006',
+      'ClaimRunningCount1764300000007',
+      'RunCreditsHeld1764300000008',
+    ]);
     expect(await definition()).toContain('WHERE');
+    expect(await revertLastMigration(db.url)).toBe('RunCreditsHeld1764300000008');
     expect(await revertLastMigration(db.url)).toBe('ClaimRunningCount1764300000007');
     expect(await revertLastMigration(db.url)).toBe('QueuedByUserIndex1764300000006');
   });
@@ -128,6 +151,7 @@ describe('migrations', () => {
       'UsageMonthly1764300000005',
       'QueuedByUserIndex1764300000006',
       'ClaimRunningCount1764300000007',
+      'RunCreditsHeld1764300000008',
     ]);
     const monthly = await db.pool.query(`SELECT month::text, credits::int FROM usage_monthly ORDER BY month`);
     expect(monthly.rows).toEqual([
@@ -135,6 +159,7 @@ describe('migrations', () => {
       { month: '2026-11-01', credits: 7 },
     ]);
     await db.pool.query(`DELETE FROM users`);
+    expect(await revertLastMigration(db.url)).toBe('RunCreditsHeld1764300000008');
     expect(await revertLastMigration(db.url)).toBe('ClaimRunningCount1764300000007');
     expect(await revertLastMigration(db.url)).toBe('QueuedByUserIndex1764300000006');
     expect(await revertLastMigration(db.url)).toBe('UsageMonthly1764300000005');

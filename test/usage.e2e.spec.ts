@@ -105,9 +105,92 @@ describe('credits, quotas and usage', () => {
     expect(answers.filter((a) => a.status === 201)).toHaveLength(9);
     expect(answers.filter((a) => a.status === 429)).toHaveLength(11);
     expect(await counts(user.id)).toEqual({ jobs: 10, records: 10, credits: 10, monthly: 10 });
+
+    // No credits left: a replay of the used key still answers the original job (it costs nothing),
+    // the same key with another body is still 409, and only a new key is 429.
+    const late = await post(user, '/jobs', { type: 'echo', input: {} }, headers);
+    expect(late.status).toBe(201);
+    expect(late.headers['idempotent-replayed']).toBe('true');
+    expect(late.body.id).toBe(replay.body.id);
+    const other = await post(user, '/jobs', { type: 'echo', input: { other: true } }, headers);
+    expect(other.status).toBe(409);
+    expect(other.body.code).toBe('IDEMPOTENCY_CONFLICT');
+    const fresh = await post(user, '/jobs', { type: 'echo', input: {} }, { 'idempotency-key': 'order-2' });
+    expect(fresh.status).toBe(429);
+    expect(fresh.body.code).toBe('QUOTA_EXCEEDED');
+    expect(await counts(user.id)).toEqual({ jobs: 10, records: 10, credits: 10, monthly: 10 });
   });
 
-  it('charges each pipeline step as it starts, and the export adds up to the usage records', async () => {
+  it('holds a run’s credits whole from its admission, and gives back the steps that never ran', async () => {
+    const user = await createUser(t.db, { tier: 'free' }); // 10 credits
+    const held = async () =>
+      (await t.db.pool.query(`SELECT credits_held AS n FROM pipeline_jobs WHERE user_id = $1`, [user.id])).rows[0]?.n;
+    // sleep (1), text.stats (2), http.request (5): 8 credits, 8 held at once although one step has started.
+    const pipeline = await post(user, '/pipelines', {
+      name: 'held',
+      steps: [
+        { type: 'sleep' },
+        { type: 'text.stats', params: { text: 'a b' } },
+        { type: 'http.request', params: { method: 'GET', url: 'https://example.com/' } },
+      ],
+    });
+    const run = await post(user, `/pipelines/${pipeline.body.id}/runs`, { input: { ms: 30_000 } });
+    expect(run.status).toBe(201);
+    expect(await counts(user.id)).toEqual({ jobs: 1, records: 1, credits: 1, monthly: 8 });
+    expect(await held()).toBe(7);
+    const usage = await t.request({ method: 'GET', url: '/api/v1/usage', key: user.key });
+    expect(usage.body.credits).toMatchObject({ limit: 10, used: 8, left: 2 });
+    // What is left is what is not held: two echo jobs fit, a third is refused. Without the hold the
+    // later steps would find these credits used, and take the month to 13 of 10.
+    expect((await post(user, '/jobs', { type: 'echo', input: { n: 1 } })).status).toBe(201);
+    expect((await post(user, '/jobs', { type: 'echo', input: { n: 2 } })).status).toBe(201);
+    expect((await post(user, '/jobs', { type: 'echo', input: { n: 3 } })).status).toBe(429);
+    expect(await counts(user.id)).toEqual({ jobs: 3, records: 3, credits: 3, monthly: 10 });
+
+    // Cancelled during its first step: the two steps that never started are given back.
+    const cancelled = await t.request({
+      method: 'POST',
+      url: `/api/v1/pipeline-runs/${run.body.id}/cancel`,
+      key: user.key,
+    });
+    expect(cancelled.status).toBe(200);
+    expect(await counts(user.id)).toEqual({ jobs: 3, records: 3, credits: 3, monthly: 3 });
+    expect(await held()).toBe(0);
+    // A cancel that finds the run ended already gives nothing back twice.
+    expect(
+      (await t.request({ method: 'POST', url: `/api/v1/pipeline-runs/${run.body.id}/cancel`, key: user.key })).status,
+    ).toBe(409);
+    expect(await counts(user.id)).toEqual({ jobs: 3, records: 3, credits: 3, monthly: 3 });
+  });
+
+  it('a run whose step fails gives back the steps after it; a run that completes used its hold exactly', async () => {
+    const user = await createUser(t.db, { tier: 'pro' });
+    // Step 2's input has `text`, which http.request does not accept: it fails at once (INVALID_INPUT).
+    const failing = await post(user, '/pipelines', {
+      name: 'fails',
+      steps: [
+        { type: 'echo' },
+        { type: 'http.request', params: { method: 'GET', url: 'https://example.com/' } },
+        { type: 'text.stats' },
+      ],
+    });
+    const run = await post(user, `/pipelines/${failing.body.id}/runs`, { input: { text: 'x' } });
+    expect(run.status).toBe(201);
+    await waitFor(
+      'the run to fail',
+      async () =>
+        (await t.request({ method: 'GET', url: `/api/v1/pipeline-runs/${run.body.id}`, key: user.key })).body.status,
+      (s) => s === 'failed',
+    );
+    // echo (1) and http.request (5) started and are charged; text.stats (2) never started.
+    expect(await counts(user.id)).toEqual({ jobs: 2, records: 2, credits: 6, monthly: 6 });
+    const { rows } = await t.db.pool.query(`SELECT credits_held::int AS n FROM pipeline_jobs WHERE id = $1`, [
+      run.body.id,
+    ]);
+    expect(rows[0].n).toBe(0);
+  });
+
+  it('records each pipeline step as it starts, and the export adds up to the usage records', async () => {
     const user = await createUser(t.db, { tier: 'pro' });
     const pipeline = await post(user, '/pipelines', {
       name: 'three',

@@ -89,9 +89,13 @@ WITH target AS (
      FROM cancelled c;
 
 -- queue.cancelRun
-WITH run AS (
-     UPDATE pipeline_jobs SET status = 'cancelled', finished_at = now(), updated_at = now()
-      WHERE id = $1 AND user_id = $2 AND status = 'running' RETURNING id, user_id, status)
+WITH held AS (SELECT id, credits_held, credits_month FROM pipeline_jobs WHERE id = ANY(ARRAY[$1::uuid]) AND status = 'running' AND credits_held > 0),
+   run AS (
+     UPDATE pipeline_jobs SET status = 'cancelled', finished_at = now(), updated_at = now(), credits_held = 0
+      WHERE id = $1 AND user_id = $2 AND status = 'running' RETURNING id, user_id, status),
+   refund AS (UPDATE usage_monthly m SET credits = m.credits - h.credits_held
+      FROM run e JOIN held h ON h.id = e.id
+     WHERE m.user_id = e.user_id AND m.month = h.credits_month)
    SELECT id, user_id, status FROM run;
 
 -- queue.chargeCredits
@@ -226,7 +230,7 @@ WITH done AS (
           AND (oe.type = ANY(w.events) OR '*' = ANY(w.events))
       RETURNING id),
    run AS (
-     SELECT r.id, r.user_id, r.steps, d.pipeline_step + 1 AS next_step,
+     SELECT r.id, r.user_id, r.steps, r.credits_held, d.pipeline_step + 1 AS next_step,
             d.pipeline_step + 1 >= jsonb_array_length(r.steps) AS last
        FROM done d JOIN pipeline_jobs r ON r.id = d.pipeline_run_id AND r.status = 'running'),
    next_job AS (
@@ -240,9 +244,12 @@ WITH done AS (
      RETURNING *),
    next_usage AS (
      INSERT INTO usage_records (user_id, job_id, job_type, credits) SELECT user_id, id, type, cost FROM next_job),
-   -- The run was admitted whole when it started (START_RUN): a later step is charged, never refused.
+   -- The run was admitted whole (START_RUN): a later step is never refused. Its cost comes out of
+   -- the run's hold, charged at admission; only what the hold does not cover is charged now (all of
+   -- it for a run admitted before the hold existed, which holds 0).
    next_charge AS (
-     INSERT INTO usage_monthly AS m (user_id, month, credits) SELECT user_id, date_trunc('month', now() AT TIME ZONE 'UTC')::date, cost FROM next_job
+     INSERT INTO usage_monthly AS m (user_id, month, credits)
+     SELECT n.user_id, date_trunc('month', now() AT TIME ZONE 'UTC')::date, n.cost - run.credits_held FROM next_job n, run WHERE n.cost > run.credits_held
      ON CONFLICT (user_id, month) DO UPDATE SET credits = m.credits + EXCLUDED.credits),
    next_outbox_events AS (
       INSERT INTO webhook_events (user_id, type, data)
@@ -267,6 +274,7 @@ WITH done AS (
             status = CASE WHEN run.last THEN 'completed' ELSE r.status END,
             output = CASE WHEN run.last THEN $3::jsonb ELSE r.output END,
             finished_at = CASE WHEN run.last THEN now() ELSE r.finished_at END,
+            credits_held = greatest(0, r.credits_held - coalesce((SELECT cost FROM next_job), 0)),
             updated_at = now()
        FROM run WHERE r.id = run.id
      RETURNING r.*),
@@ -488,13 +496,14 @@ WITH target AS (
 -- queue.startRun
 WITH charged AS (
      INSERT INTO usage_monthly AS m (user_id, month, credits)
-     SELECT $1::uuid, date_trunc('month', now() AT TIME ZONE 'UTC')::date, $9::int WHERE $10::int <= $11::bigint
+     SELECT $1::uuid, date_trunc('month', now() AT TIME ZONE 'UTC')::date, $10::int WHERE $10::int <= $11::bigint
      ON CONFLICT (user_id, month) DO UPDATE SET credits = m.credits + EXCLUDED.credits
       WHERE m.credits + $10::int <= $11::bigint
      RETURNING credits),
    run AS (
-     INSERT INTO pipeline_jobs (user_id, pipeline_id, status, current_step, steps, input, metadata)
-     SELECT $1, $2, 'running', 0, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM charged) RETURNING *),
+     INSERT INTO pipeline_jobs (user_id, pipeline_id, status, current_step, steps, input, metadata, credits_held, credits_month)
+     SELECT $1, $2, 'running', 0, $3, $4, $5, $10::int - $9::int, date_trunc('month', now() AT TIME ZONE 'UTC')::date
+      WHERE EXISTS (SELECT 1 FROM charged) RETURNING *),
    first AS (
      INSERT INTO jobs (user_id, type, input, max_attempts, cost, pipeline_run_id, pipeline_step)
      SELECT $1, $6, $7, $8, $9, run.id, 0 FROM run RETURNING *),
@@ -524,10 +533,11 @@ WITH charged AS (
      FROM (SELECT 1) one LEFT JOIN first f ON true;
 
 -- queue.stopRuns
-WITH stopped AS (
+WITH held AS (SELECT id, credits_held, credits_month FROM pipeline_jobs WHERE id = ANY($1::uuid[]) AND status = 'running' AND credits_held > 0),
+   stopped AS (
      UPDATE pipeline_jobs r
         SET status = CASE WHEN j.status = 'failed' THEN 'failed' ELSE 'cancelled' END,
-            finished_at = now(), updated_at = now(),
+            finished_at = now(), updated_at = now(), credits_held = 0,
             error = CASE WHEN j.status = 'failed' THEN jsonb_build_object('code', 'STEP_FAILED',
               'message', 'Step ' || (r.current_step + 1) || ' (' || (r.steps -> r.current_step ->> 'type') || ') failed: '
                          || coalesce(j.error ->> 'message', 'no message'),
@@ -537,6 +547,9 @@ WITH stopped AS (
         AND r.status = 'running'
         AND j.pipeline_run_id = r.id AND j.pipeline_step = r.current_step AND j.status IN ('failed', 'cancelled')
      RETURNING r.*),
+   refund AS (UPDATE usage_monthly m SET credits = m.credits - h.credits_held
+      FROM stopped e JOIN held h ON h.id = e.id
+     WHERE m.user_id = e.user_id AND m.month = h.credits_month),
    outbox_events AS (
       INSERT INTO webhook_events (user_id, type, data)
       SELECT e.user_id, e.type, e.data

@@ -9,6 +9,7 @@ import type { CreateJobDto, JobResponseDto, JobResultDto, JobTypeDto, ListJobsQu
 import { toJobResponse } from './dto/job.dto.js';
 import { JobTypeRegistry } from '../job-types/job-type.registry.js';
 import { JobLifecycle } from '../queue/job-lifecycle.service.js';
+import { QuotaExceededError } from '../queue/quota-exceeded.error.js';
 import type { JobRow } from '../queue/queue.types.js';
 import { JobsRepository } from './jobs.repository.js';
 
@@ -65,7 +66,7 @@ export class JobsService {
     if (!type || errors.length) throw new ValidationFailedError(errors, 'The job is invalid');
 
     const requestHash = idempotencyKey ? createHash('sha256').update(canonical(dto)).digest('hex') : null;
-    const row = await this.lifecycle.enqueue({
+    const job = {
       userId,
       type: type.name,
       input: dto.input,
@@ -77,11 +78,21 @@ export class JobsService {
       idempotencyKey: idempotencyKey ?? null,
       requestHash,
       creditLimit: this.config.credits[me.tier],
-    });
-    if (row) return { job: toJobResponse(row), replayed: false };
+    };
+    let original: JobRow | undefined;
+    try {
+      const row = await this.lifecycle.enqueue(job);
+      if (row) return { job: toJobResponse(row), replayed: false };
+    } catch (error) {
+      // A replay creates nothing and costs nothing, so it is answered (the original job, or 409 for
+      // another body) even when no credits are left; only a new key is refused.
+      if (!(error instanceof QuotaExceededError) || !idempotencyKey) throw error;
+      original = await this.jobs.findByIdempotencyKey(userId, idempotencyKey);
+      if (!original) throw error;
+    }
 
     // The key was used before: same body → the original job; different body → 409.
-    const original = await this.jobs.findByIdempotencyKey(userId, idempotencyKey!);
+    original ??= await this.jobs.findByIdempotencyKey(userId, idempotencyKey!);
     if (!original) throw new Error('idempotency conflict without an original job');
     if (original.request_hash !== requestHash) {
       throw new DomainError('IDEMPOTENCY_CONFLICT', 'This Idempotency-Key was used with a different request body');

@@ -141,16 +141,19 @@ export const BATCH_CREATED = sql<{ id: string }>(
 /**
  * A pipeline run and its first step's job (usage record, job.created, wake-up), in one statement,
  * admitted only if the whole run's cost (`$10`) fits in what is left of the month's credits
- * (`$11`); only the first step's cost (`$9`) is charged now, each later step's when it starts (see
- * COMPLETE_STEP). Always returns one row; `run_id` is null when the run was refused.
+ * (`$11`). The whole cost is charged now: the first step's (`$9`) with its usage record, the rest
+ * held on the run (`credits_held`), taken by each later step as it starts (COMPLETE_STEP) and
+ * given back by a run that ends early (STOP_RUNS, CANCEL_RUN). Always returns one row; `run_id`
+ * is null when the run was refused.
  */
 export const START_RUN = sql<{ run_id: string | null } & Partial<TransitionRow> & ChargeColumns>(
   'queue.startRun',
   `WITH charged AS (
-     ${chargeCredits('$1::uuid', '$9::int', '$10::int', '$11::bigint')}),
+     ${chargeCredits('$1::uuid', '$10::int', '$10::int', '$11::bigint')}),
    run AS (
-     INSERT INTO pipeline_jobs (user_id, pipeline_id, status, current_step, steps, input, metadata)
-     SELECT $1, $2, 'running', 0, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM charged) RETURNING *),
+     INSERT INTO pipeline_jobs (user_id, pipeline_id, status, current_step, steps, input, metadata, credits_held, credits_month)
+     SELECT $1, $2, 'running', 0, $3, $4, $5, $10::int - $9::int, ${USAGE_MONTH}
+      WHERE EXISTS (SELECT 1 FROM charged) RETURNING *),
    first AS (
      INSERT INTO jobs (user_id, type, input, max_attempts, cost, pipeline_run_id, pipeline_step)
      SELECT $1, $6, $7, $8, $9, run.id, 0 FROM run RETURNING *),
@@ -294,7 +297,7 @@ export const COMPLETE_STEP = sql<TransitionRow & { run_completed: boolean }>(
    result AS (INSERT INTO results (job_id, output) SELECT id, $3::jsonb FROM done ON CONFLICT (job_id) DO NOTHING),
    ${outboxCtes('done', eventType('job.completed'), `${jobEventData('s')} || jsonb_build_object('output', $3::jsonb)`, 'job_outbox')},
    run AS (
-     SELECT r.id, r.user_id, r.steps, d.pipeline_step + 1 AS next_step,
+     SELECT r.id, r.user_id, r.steps, r.credits_held, d.pipeline_step + 1 AS next_step,
             d.pipeline_step + 1 >= jsonb_array_length(r.steps) AS last
        FROM done d JOIN pipeline_jobs r ON r.id = d.pipeline_run_id AND r.status = 'running'),
    next_job AS (
@@ -306,9 +309,12 @@ export const COMPLETE_STEP = sql<TransitionRow & { run_completed: boolean }>(
      RETURNING *),
    next_usage AS (
      INSERT INTO usage_records (user_id, job_id, job_type, credits) SELECT user_id, id, type, cost FROM next_job),
-   -- The run was admitted whole when it started (START_RUN): a later step is charged, never refused.
+   -- The run was admitted whole (START_RUN): a later step is never refused. Its cost comes out of
+   -- the run's hold, charged at admission; only what the hold does not cover is charged now (all of
+   -- it for a run admitted before the hold existed, which holds 0).
    next_charge AS (
-     INSERT INTO usage_monthly AS m (user_id, month, credits) SELECT user_id, ${USAGE_MONTH}, cost FROM next_job
+     INSERT INTO usage_monthly AS m (user_id, month, credits)
+     SELECT n.user_id, ${USAGE_MONTH}, n.cost - run.credits_held FROM next_job n, run WHERE n.cost > run.credits_held
      ON CONFLICT (user_id, month) DO UPDATE SET credits = m.credits + EXCLUDED.credits),
    ${outboxCtes('next_job', eventType('job.created'), jobEventData('s'), 'next_outbox')},
    run_update AS (
@@ -317,6 +323,7 @@ export const COMPLETE_STEP = sql<TransitionRow & { run_completed: boolean }>(
             status = CASE WHEN run.last THEN 'completed' ELSE r.status END,
             output = CASE WHEN run.last THEN $3::jsonb ELSE r.output END,
             finished_at = CASE WHEN run.last THEN now() ELSE r.finished_at END,
+            credits_held = greatest(0, r.credits_held - coalesce((SELECT cost FROM next_job), 0)),
             updated_at = now()
        FROM run WHERE r.id = run.id
      RETURNING r.*),
@@ -524,6 +531,19 @@ export const FINISH_BATCHES = sql<ParentRow>(
 
 // ---- pipeline runs -------------------------------------------------------------------------
 
+/**
+ * The credits held by the running runs among `ids` (see migration 8), read before the statement
+ * that ends them sets the hold to 0 (a CTE's UPDATE ... RETURNING gives only the new values).
+ */
+const HELD_CREDITS = (ids: string): string =>
+  `SELECT id, credits_held, credits_month FROM pipeline_jobs WHERE id = ANY(${ids}) AND status = 'running' AND credits_held > 0`;
+
+/** Gives the hold of each run in `ended` (a CTE of the runs the statement ended) back to the month it was charged in. */
+const REFUND_HELD = (ended: string): string =>
+  `UPDATE usage_monthly m SET credits = m.credits - h.credits_held
+      FROM ${ended} e JOIN held h ON h.id = e.id
+     WHERE m.user_id = e.user_id AND m.month = h.credits_month`;
+
 /** Locks the running runs among `$1` (all when NULL) for STOP_RUNS; the same guard as LOCK_OPEN_BATCHES. */
 export const LOCK_RUNNING_RUNS = sql<{ id: string }>(
   'queue.lockRunningRuns',
@@ -540,10 +560,11 @@ export const LOCK_RUNNING_RUNS = sql<{ id: string }>(
  */
 export const STOP_RUNS = sql<ParentRow>(
   'queue.stopRuns',
-  `WITH stopped AS (
+  `WITH held AS (${HELD_CREDITS('$1::uuid[]')}),
+   stopped AS (
      UPDATE pipeline_jobs r
         SET status = CASE WHEN j.status = 'failed' THEN 'failed' ELSE 'cancelled' END,
-            finished_at = now(), updated_at = now(),
+            finished_at = now(), updated_at = now(), credits_held = 0,
             error = CASE WHEN j.status = 'failed' THEN jsonb_build_object('code', 'STEP_FAILED',
               'message', 'Step ' || (r.current_step + 1) || ' (' || (r.steps -> r.current_step ->> 'type') || ') failed: '
                          || coalesce(j.error ->> 'message', 'no message'),
@@ -553,6 +574,7 @@ export const STOP_RUNS = sql<ParentRow>(
         AND r.status = 'running'
         AND j.pipeline_run_id = r.id AND j.pipeline_step = r.current_step AND j.status IN ('failed', 'cancelled')
      RETURNING r.*),
+   refund AS (${REFUND_HELD('stopped')}),
    ${outboxCtes('stopped', `CASE WHEN s.status = 'failed' THEN ${eventType('pipeline.failed')} END`, runEventData('s'))}
    SELECT id, user_id, status FROM stopped`,
 );
@@ -570,9 +592,11 @@ export const LOCK_RUN_STEP = sql<{ id: string }>(
 /** Run `$1` of user `$2`: running → cancelled (its step's job is cancelled next, by CANCEL_JOBS_OF). */
 export const CANCEL_RUN = sql<ParentRow>(
   'queue.cancelRun',
-  `WITH run AS (
-     UPDATE pipeline_jobs SET status = 'cancelled', finished_at = now(), updated_at = now()
-      WHERE id = $1 AND user_id = $2 AND status = 'running' RETURNING id, user_id, status)
+  `WITH held AS (${HELD_CREDITS('ARRAY[$1::uuid]')}),
+   run AS (
+     UPDATE pipeline_jobs SET status = 'cancelled', finished_at = now(), updated_at = now(), credits_held = 0
+      WHERE id = $1 AND user_id = $2 AND status = 'running' RETURNING id, user_id, status),
+   refund AS (${REFUND_HELD('run')})
    SELECT id, user_id, status FROM run`,
 );
 
