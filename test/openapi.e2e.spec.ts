@@ -177,18 +177,30 @@ describe('OpenAPI document and Swagger UI', () => {
     }
   });
 
-  it('every operation documents 500 and 503; authenticated ones 429 with Retry-After; public ones say security: []', () => {
+  it('every operation documents 500 and 503; authenticated ones 429 with Retry-After (but the docs and the detailed health, never limited); public ones say security: []', () => {
+    const unlimited: string[] = [];
     for (const [path, method, op] of operations()) {
       expect(Object.keys(op.responses), `${method} ${path}`).toEqual(expect.arrayContaining(['500', '503']));
       for (const response of Object.values(op.responses)) {
         expect(response.headers, `${method} ${path}`).toHaveProperty('X-Request-Id');
       }
-      if (op.security?.length) {
-        expect(op.responses['429']?.headers, `${method} ${path}`).toHaveProperty('Retry-After');
-      } else {
+      if (!op.security?.length) {
         expect(op.security, `${method} ${path}`).toEqual([]);
+      } else if (op.description?.includes('Not counted against the rate limit')) {
+        unlimited.push(path);
+        expect(op.responses['429'], `${method} ${path}`).toBeUndefined();
+        expect(op.responses['200']?.headers, `${method} ${path}`).not.toHaveProperty('RateLimit');
+        expect(JSON.stringify(op), `${method} ${path}`).not.toContain('x-not-rate-limited');
+      } else {
+        expect(op.responses['429']?.headers, `${method} ${path}`).toHaveProperty('Retry-After');
       }
     }
+    expect(unlimited.sort()).toEqual([
+      '/api/v1/docs/api/overview',
+      '/api/v1/docs/endpoints/{name}',
+      '/api/v1/docs/errors',
+      '/api/v1/health/detailed',
+    ]);
     expect(doc.paths['/api/v1/jobs'].post.responses['201'].headers).toHaveProperty('Idempotent-Replayed');
   });
 

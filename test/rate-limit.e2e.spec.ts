@@ -278,19 +278,37 @@ describe('rate limits when Redis fails', () => {
 });
 
 describe('what is never limited', () => {
-  it('serves health probes and the API docs however many requests a limited user made', async () => {
+  it('serves health probes, metrics and the API docs (data endpoints included) however many requests a limited user made', async () => {
     const t = await start({ ...LIMITS, RATE_LIMIT_PER_MINUTE_FREE: '1' });
     const user = await createUser(t.db);
     expect((await me(t, user)).status).toBe(200);
     expect((await me(t, user)).status).toBe(429);
 
+    const admin = await createUser(t.db, { role: 'admin' });
+    expect((await me(t, admin)).status).toBe(200);
+    expect((await me(t, admin)).status).toBe(429);
+
     for (let i = 0; i < 5; i += 1) {
-      for (const url of ['/api/v1/health/live', '/api/v1/health/ready', '/docs-json', '/docs']) {
+      for (const url of [
+        '/api/v1/health/live',
+        '/api/v1/health/ready',
+        '/docs-json',
+        '/docs',
+        '/metrics',
+        '/api/v1/docs/api/overview',
+        '/api/v1/docs/endpoints/createJob',
+        '/api/v1/docs/errors',
+      ]) {
         const res = await t.request({ method: 'GET', url, key: user.key });
         expect(res.status, url).toBe(200);
         expect(res.headers['x-ratelimit-limit'], url).toBeUndefined();
       }
+      // Admin only, and not limited either.
+      const detailed = await t.request({ method: 'GET', url: '/api/v1/health/detailed', key: admin.key });
+      expect(detailed.status).toBe(200);
+      expect(detailed.headers['x-ratelimit-limit']).toBeUndefined();
     }
     expect((await me(t, user)).status).toBe(429);
+    expect((await me(t, admin)).status).toBe(429);
   });
 });

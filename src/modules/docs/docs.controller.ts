@@ -8,6 +8,7 @@ import { APP_VERSION } from '../../config/config.js';
 import { DEFAULT_BASE_URL } from './code-samples.js';
 import { DocsService } from './docs.service.js';
 import { ApiOverviewDto, EndpointDocDto, ErrorCodeDto } from './dto/docs.dto.js';
+import { NotRateLimited } from '../rate-limit/rate-cost.decorator.js';
 
 const HOST = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
@@ -47,12 +48,14 @@ export function cachedOrigin(request: FastifyRequest): string | undefined {
 
 /**
  * API documentation as data, built from the OpenAPI document Swagger serves. Authenticated like
- * the rest of the API, so the answers are cached per user and rate-limited (the Swagger UI and
- * JSON stay public). Cache keys carry the version: during a rolling update an instance never
+ * the rest of the API, so the answers are cached per user (the Swagger UI and JSON stay public);
+ * not rate-limited, like the rest of the docs: reading how to call the API must work when a
+ * client is over its limit (issue 11), and the answers come from memory. Cache keys carry the version: during a rolling update an instance never
  * serves another version's description from Redis.
  */
 @ApiTags('Docs')
 @Authenticated()
+@NotRateLimited()
 @Controller('docs')
 export class DocsController {
   constructor(private readonly docs: DocsService) {}

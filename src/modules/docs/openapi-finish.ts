@@ -1,6 +1,7 @@
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { ANY_JSON } from '../../common/http/api-json-value.decorator.js';
 import { ERROR_CATALOG, problemType, type ErrorCode } from '../../common/errors/error-catalog.js';
+import { NOT_RATE_LIMITED_EXTENSION } from '../rate-limit/rate-cost.decorator.js';
 
 /*
  * What @nestjs/swagger cannot say through its decorators, applied to the generated document in one
@@ -107,9 +108,16 @@ export function finishDocument(document: OpenAPIObject): OpenAPIObject {
   return document;
 }
 
+/** What the description of an authenticated operation that is never rate-limited says. */
+const NOT_LIMITED = 'Not counted against the rate limit.';
+
 function finishOperation(path: string, method: string, operation: Json, schemas: Json): void {
   const isPublic = !operation.security || operation.security.length === 0;
   if (isPublic) operation.security = [];
+  // @NotRateLimited(): authenticated but never counted, so no 429 and no rate-limit headers.
+  const limited = !isPublic && operation[NOT_RATE_LIMITED_EXTENSION] !== true;
+  delete operation[NOT_RATE_LIMITED_EXTENSION];
+  if (!limited) delete operation.responses['429'];
   const pathParameters = (operation.parameters ?? []).filter((p: Json) => p.in === 'path');
   for (const parameter of pathParameters) {
     if (UUID_PATH_PARAMETERS.has(parameter.name)) parameter.schema = { type: 'string', format: 'uuid' };
@@ -129,7 +137,7 @@ function finishOperation(path: string, method: string, operation: Json, schemas:
       ...response.headers,
       'X-Request-Id': { $ref: '#/components/headers/X-Request-Id' },
       // The limiter runs after authentication: a 401 has no rate-limit headers.
-      ...(isPublic || status === '401'
+      ...(!limited || status === '401'
         ? {}
         : {
             RateLimit: { $ref: '#/components/headers/RateLimit' },
@@ -152,7 +160,10 @@ function finishOperation(path: string, method: string, operation: Json, schemas:
       media.example = exampleOf(media.schema, schemas, { request: true });
     }
   }
-  operation.description ??= describe(operation, isPublic);
+  operation.description ??= describe(operation, isPublic, limited);
+  if (!isPublic && !limited && !operation.description.includes(NOT_LIMITED)) {
+    operation.description = `${operation.description.trimEnd()}\n\n${NOT_LIMITED}`;
+  }
 }
 
 /**
@@ -172,14 +183,18 @@ function ndjsonBody(ndjson: Json, json: Json | undefined, schemas: Json): void {
   }
 }
 
-function describe(operation: Json, isPublic: boolean): string {
+function describe(operation: Json, isPublic: boolean, limited: boolean): string {
   const access = isPublic
     ? 'Public: no API key.'
     : operation.responses['403']
       ? 'Needs the API key of a user with the admin role.'
       : 'Needs an API key (`Authorization: Bearer cvk_…`).';
-  const limited = isPublic ? '' : ' Counted against the caller’s per-minute rate limit (`RateLimit` headers).';
-  return `${operation.summary}.\n\n${access}${limited} Errors are \`application/problem+json\` with a \`code\` from the catalog (GET /api/v1/docs/errors).`;
+  const rate = limited
+    ? ' Counted against the caller’s per-minute rate limit (`RateLimit` headers).'
+    : isPublic
+      ? ''
+      : ` ${NOT_LIMITED}`;
+  return `${operation.summary}.\n\n${access}${rate} Errors are \`application/problem+json\` with a \`code\` from the catalog (GET /api/v1/docs/errors).`;
 }
 
 function problemResponse(code: ErrorCode): Json {

@@ -10,6 +10,7 @@ import { Db } from '../../database/db.js';
 import { RedisService } from '../../redis/redis.service.js';
 import { HealthDetailedDto } from './dto/health-detailed.dto.js';
 import { DETAILED, PING } from './health.sql.js';
+import { NotRateLimited } from '../rate-limit/rate-cost.decorator.js';
 
 /** Answers are reused this long: a dashboard refreshing every second costs one round of queries. */
 const CACHE_MS = 2000;
@@ -21,6 +22,7 @@ const CACHE_MS = 2000;
  */
 @ApiTags('Health')
 @AdminOnly()
+@NotRateLimited()
 @Controller('health')
 export class HealthDetailedController implements OnModuleDestroy {
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });

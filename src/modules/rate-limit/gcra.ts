@@ -17,7 +17,14 @@ const EPSILON = 1e-6;
  * theoretical arrival time `tat`: the moment the caller's allowance would be full again. Each
  * request of cost c moves it c × (period / limit) ahead; a request is refused when that would put
  * `tat` more than one period past now. So `limit` requests may come at once, then one per
- * period / limit: the same limit as a sliding window, in O(1) state and time.
+ * period / limit, in O(1) state and time. It is not a sliding window: a caller who starts with a
+ * full allowance may make up to 2 × limit − 1 requests within one period (the burst, then the
+ * refill), and never more than limit + n in any span of n intervals; over longer spans it
+ * averages `limit` per period. The guide says so.
+ *
+ * Why GCRA anyway: it spreads a client's requests instead of letting it spend a whole window in
+ * its first second and wait out the rest, and it is one number per key; a sliding log is exact but
+ * keeps every request of the window, and the two-window approximation is not exact either.
  *
  * `gcra.lua.ts` is the same arithmetic, run inside Redis; keep the two in step.
  */

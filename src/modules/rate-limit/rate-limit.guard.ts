@@ -2,7 +2,7 @@ import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/com
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError } from '../../common/errors/domain-error.js';
-import { RATE_COST } from './rate-cost.decorator.js';
+import { rateCostOf } from './rate-cost.decorator.js';
 import { RATE_PERIOD_MS, RateLimiter, type RateCheck } from './rate-limiter.service.js';
 
 const WINDOW_SECONDS = RATE_PERIOD_MS / 1000;
@@ -26,8 +26,9 @@ export function rateLimitHeaders(check: RateCheck): Record<string, string> {
 /**
  * Global guard, after `AuthGuard` (RateLimitModule is imported after AuthModule, and Nest runs
  * global guards in that order): it limits the principal the auth guard found. Routes without a
- * principal — the `@Public()` health probes — are never limited, and the Swagger UI and JSON are
- * served by Fastify outside Nest's guards. Over the limit: 429 RATE_LIMITED with `Retry-After`.
+ * principal — the `@Public()` health probes — are never limited, nor are those of `@RateCost(0)`
+ * (the docs endpoints, the detailed health); the Swagger UI and JSON are served by Fastify
+ * outside Nest's guards. Over the limit: 429 RATE_LIMITED with `Retry-After`.
  */
 @Injectable()
 export class RateLimitGuard implements CanActivate {
@@ -41,7 +42,8 @@ export class RateLimitGuard implements CanActivate {
     const request = http.getRequest<FastifyRequest>();
     const principal = request.principal;
     if (!principal) return true;
-    const cost = this.reflector.get<number | undefined>(RATE_COST, context.getHandler()) ?? 1;
+    const cost = rateCostOf(this.reflector, context);
+    if (cost === 0) return true;
     // Charged already by the cache's fast path, which then lost its copy to an invalidation.
     const check = request.rateCheck ?? (await this.limiter.check(principal, cost));
     if (!check.allowed) throw rateLimitedError(check);
