@@ -226,6 +226,59 @@ describe.each([
   });
 });
 
+describe('read-your-writes on every instance (Redis)', () => {
+  it('a client’s cancel or retry is never served from another instance’s older copy, even before it hears of it', async () => {
+    const a = await start({ REDIS_URL: inject('redisUrl') });
+    const b = await start({ REDIS_URL: inject('redisUrl'), ROLE: 'api' }, a);
+    await Promise.all([untilRedisReady(a), untilRedisReady(b)]);
+    const user = await createUser(a.db);
+    const id = await createJob(a, user);
+    await getJob(b, user, id);
+    expect((await getJob(b, user, id)).headers['x-cache']).toBe('HIT');
+
+    // B hears of no change from here on (its notifications held back): only the versions moved in
+    // Redis before each answer can keep B from serving its copy.
+    const cacheB = b.app.get(CacheService);
+    const invalidate = cacheB.invalidate.bind(cacheB);
+    const held: string[][] = [];
+    cacheB.invalidate = (keys: string[]) => void held.push(keys);
+    try {
+      expect((await a.request({ method: 'POST', url: `/api/v1/jobs/${id}/cancel`, key: user.key })).status).toBe(200);
+      const afterCancel = await getJob(b, user, id);
+      expect(afterCancel.body.status).toBe('cancelled');
+      expect(afterCancel.headers['x-cache']).toBe('MISS');
+      // Cached again on B (at the new version), then a retry through A: the same.
+      expect((await getJob(b, user, id)).headers['x-cache']).toBe('HIT');
+      expect((await a.request({ method: 'POST', url: `/api/v1/jobs/${id}/retry`, key: user.key })).status).toBe(200);
+      const afterRetry = await getJob(b, user, id);
+      // Queued again (run at once: A's worker may have started it already).
+      expect(['queued', 'running', 'completed']).toContain(afterRetry.body.status);
+      expect(afterRetry.headers['x-cache']).toBe('MISS');
+    } finally {
+      cacheB.invalidate = invalidate;
+      for (const keys of held) invalidate(keys);
+    }
+
+    // A copy read before the change cannot be put back after it: the store keeps a value only if
+    // the key's version is still the one read before the database was.
+    const cacheA = a.app.get(CacheService);
+    const key = `job:${user.id}:${id}`;
+    const version = (await cacheA.currentVersion(key))!;
+    expect(version).toBeGreaterThanOrEqual(2);
+    const redis = createClient({ url: inject('redisUrl') });
+    await redis.connect();
+    try {
+      await redis.del(`conveyor:cache:${key}`); // B's copy of the last read
+      await cacheA.put(key, { stale: true }, 60_000, cacheA.begin(), version - 1);
+      expect(await redis.get(`conveyor:cache:${key}`)).toBeNull();
+      await cacheA.put(key, { fresh: true }, 60_000, cacheA.begin(), version);
+      expect(JSON.parse((await redis.get(`conveyor:cache:${key}`))!)).toEqual({ fresh: true });
+    } finally {
+      await redis.quit();
+    }
+  });
+});
+
 describe.each([
   ['Redis', true],
   ['in memory (REDIS_URL unset)', false],

@@ -86,21 +86,23 @@ export class CacheFastPath {
     const cacheKey = cacheKeyOf(route.options, principal.userId, request);
     if (cacheKey === undefined || !this.cache.peekLocal(cacheKey, { count: false })) return false;
     request.principal = principal;
-    const check = await this.limiter.check(principal, route.cost);
-    if (!check.allowed) throw rateLimitedError(check);
-    // The copy again, after the limiter's round trip: an invalidation may have come meanwhile.
-    // Then Nest answers, with this charge (the guard does not charge twice).
-    const found = this.cache.peekLocal(cacheKey);
+    // The key's version is read alongside the limiter's check (the same connection, so in the same
+    // round trip): a copy older than a write some client was answered for is not served.
+    // Cost 0: a route that is not limited (RateCost), so no charge and no headers.
+    const [check, version] = await Promise.all([
+      route.cost === 0 ? undefined : this.limiter.check(principal, route.cost),
+      this.cache.currentVersion(cacheKey),
+    ]);
+    if (check && !check.allowed) throw rateLimitedError(check);
+    // The copy again, after the round trip: an invalidation may have come meanwhile, or the version
+    // moved. Then Nest answers, with this charge (the guard does not charge twice).
+    const found = this.cache.peekLocal(cacheKey, { version });
     if (!found) {
       request.rateCheck = check;
       return false;
     }
-    void reply
-      .code(200)
-      .headers(rateLimitHeaders(check))
-      .header('x-cache', 'HIT')
-      .type('application/json; charset=utf-8')
-      .send(found.text);
+    if (check) void reply.headers(rateLimitHeaders(check));
+    void reply.code(200).header('x-cache', 'HIT').type('application/json; charset=utf-8').send(found.text);
     this.served += 1;
     return true;
   }

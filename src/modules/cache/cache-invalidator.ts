@@ -22,7 +22,9 @@ export function keysOf(change: QueueChange): string[] {
 /**
  * Invalidation from the change feed: this instance's changes synchronously right after their
  * commit (so before the client hears of them), every instance's by NOTIFY (asynchronously: until
- * it arrives, another instance may serve its copy, at most for the entry's TTL).
+ * it arrives, another instance may serve its copy, at most for the entry's TTL). A change a client
+ * made itself is also acknowledged before it is answered: the keys' versions move in Redis, and
+ * no instance serves a copy older than that to a read that starts after the answer.
  */
 @Injectable()
 export class CacheInvalidator implements OnModuleInit {
@@ -34,6 +36,8 @@ export class CacheInvalidator implements OnModuleInit {
 
   async onModuleInit(): Promise<void> {
     this.changes.subscribe((change) => this.cache.invalidate(keysOf(change)));
+    // A client's own change (cancel, retry): versions moved in Redis before it is answered.
+    this.changes.onAcknowledge((changes) => this.cache.acknowledge([...new Set(changes.flatMap(keysOf))]));
     this.cache.setSuspended(!this.listener.connected);
     this.listener.onConnectionChange((connected) => this.cache.setSuspended(!connected));
     await this.changes.subscribeRemote((change) => this.cache.invalidate(keysOf(change)));

@@ -19,7 +19,35 @@ export interface CacheStore {
   ttl(key: string): Promise<number | undefined>;
   /** A round trip: resolves when the store answered. */
   ping(): Promise<void>;
+  /**
+   * Read-your-writes on every instance (see CacheService): the version of `key`, moved by each
+   * acknowledged write of its object; 0 when it never moved (or the move is older than
+   * {@link VERSION_TTL_MS}).
+   */
+  version(key: string): Promise<number>;
+  /** The value of `key` and its version, read together (atomically). */
+  getVersioned(key: string): Promise<{ text: string | undefined; version: number }>;
+  /** Stores the value only if the key's version is still `version`; false when it has moved. */
+  setIfVersion(key: string, value: string, ttlMs: number, version: number): Promise<boolean>;
+  /** An acknowledged write of the keys' objects: moves each key's version and deletes its value, atomically. */
+  acknowledge(keys: string[]): Promise<void>;
 }
+
+/**
+ * How long a key's version outlives its last move: longer than any copy it could make stale lives
+ * (entries of changeable objects live 60 s at most, local copies 5 s), so a version that expired
+ * back to 0 finds only copies made after it.
+ */
+export const VERSION_TTL_MS = 10 * 60_000;
+
+/** Redis keys of the versions: outside the cache's namespace, so `DELETE /cache?prefix=` never resets one. */
+export const VERSION_NAMESPACE = 'conveyor:cache-version:';
+
+/** SET the value (KEYS[1]) only while the version (KEYS[2]) is ARGV[3]; ARGV: value, ttl ms, version. */
+const SET_IF_VERSION_LUA = `
+if tonumber(redis.call('GET', KEYS[2]) or '0') ~= tonumber(ARGV[3]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`;
 
 /** Redis keys of the cache carry this namespace, so DELETE /cache?prefix= can never touch other data (rate limits). */
 export const REDIS_NAMESPACE = 'conveyor:cache:';
@@ -91,6 +119,38 @@ export class RedisCacheStore implements CacheStore {
   async ping(): Promise<void> {
     await this.run((c) => c.ping());
   }
+
+  async version(key: string): Promise<number> {
+    return Number((await this.run((c) => c.get(VERSION_NAMESPACE + key))) ?? 0);
+  }
+
+  async getVersioned(key: string): Promise<{ text: string | undefined; version: number }> {
+    const [text, version] = await this.run((c) => c.mGet([REDIS_NAMESPACE + key, VERSION_NAMESPACE + key]));
+    return { text: text ?? undefined, version: Number(version ?? 0) };
+  }
+
+  async setIfVersion(key: string, value: string, ttlMs: number, version: number): Promise<boolean> {
+    const stored = await this.run((c) =>
+      c.eval(SET_IF_VERSION_LUA, {
+        keys: [REDIS_NAMESPACE + key, VERSION_NAMESPACE + key],
+        arguments: [value, String(ttlMs), String(version)],
+      }),
+    );
+    return stored === 1;
+  }
+
+  async acknowledge(keys: string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.run((c) => {
+      const multi = c.multi();
+      for (const key of keys) {
+        multi.incr(VERSION_NAMESPACE + key);
+        multi.pExpire(VERSION_NAMESPACE + key, VERSION_TTL_MS);
+      }
+      multi.del(keys.map((k) => REDIS_NAMESPACE + k));
+      return multi.exec();
+    });
+  }
 }
 
 /**
@@ -149,4 +209,22 @@ export class MemoryCacheStore implements CacheStore {
   }
 
   async ping(): Promise<void> {}
+
+  // One process, one copy: nothing another instance could hold, so versions never move.
+  async version(_key: string): Promise<number> {
+    return 0;
+  }
+
+  async getVersioned(key: string): Promise<{ text: string | undefined; version: number }> {
+    return { text: await this.get(key), version: 0 };
+  }
+
+  async setIfVersion(key: string, value: string, ttlMs: number, _version: number): Promise<boolean> {
+    await this.set(key, value, ttlMs);
+    return true;
+  }
+
+  async acknowledge(keys: string[]): Promise<void> {
+    await this.del(keys);
+  }
 }

@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { of, tap, type Observable } from 'rxjs';
 import { REQUIRED_ROLE } from '../../common/auth/auth.decorators.js';
-import { RATE_COST } from '../rate-limit/rate-cost.decorator.js';
+import { rateCostOf } from '../rate-limit/rate-cost.decorator.js';
 import { CacheFastPath, cacheKeyOf } from './cache-fast-path.js';
 import { CacheService, type Lookup } from './cache.service.js';
 import { CACHED_ENDPOINT, type CachedEndpointOptions } from '../../common/cache/cached-endpoint.decorator.js';
@@ -43,24 +43,24 @@ export class CacheInterceptor implements NestInterceptor {
       request.method === 'GET' &&
       !this.reflector.getAllAndOverride(REQUIRED_ROLE, [context.getHandler(), context.getClass()])
     ) {
-      this.fastPath.learn(
-        request.routeOptions.url,
-        options,
-        this.reflector.get<number | undefined>(RATE_COST, context.getHandler()) ?? 1,
-      );
+      this.fastPath.learn(request.routeOptions.url, options, rateCostOf(this.reflector, context));
     }
     // Taken before the handler reads: an invalidation from now on keeps this response out of the cache.
     const token = this.cache.begin();
     // `Cache-Control: no-cache` (RFC 9111 §5.2.1.4): the client wants the database's answer; it
     // still refreshes the cache.
     const fresh = /\bno-cache\b/i.test(request.headers['cache-control'] ?? '');
-    const found: Lookup = fresh ? { hit: false } : await this.cache.lookup(key);
+    const found: Lookup = fresh
+      ? { hit: false, version: await this.cache.currentVersion(key) }
+      : await this.cache.lookup(key);
     if (found.hit) {
       void reply.header('x-cache', 'HIT');
       return of(found.value);
     }
     void reply.header('x-cache', 'MISS');
     // Not awaited: the response does not wait for the store (`put` is bounded and never rejects).
-    return next.handle().pipe(tap((value) => void this.cache.put(key, value, options.ttl * 1000, token)));
+    // The version read before the handler's read: the store refuses the value if a client's write moved it since.
+    const version = found.version;
+    return next.handle().pipe(tap((value) => void this.cache.put(key, value, options.ttl * 1000, token, version)));
   }
 }

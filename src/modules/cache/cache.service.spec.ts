@@ -25,7 +25,7 @@ describe('CacheService', () => {
     const token = cache.begin();
     cache.invalidate(['job:u:1']);
     await cache.put('job:u:1', { status: 'queued' }, 10_000, token);
-    expect(await cache.lookup('job:u:1')).toEqual({ hit: false });
+    expect(await cache.lookup('job:u:1')).toMatchObject({ hit: false });
 
     await cache.put('job:u:1', { status: 'cancelled' }, 10_000, cache.begin());
     expect(await cache.lookup('job:u:1')).toEqual({ hit: true, value: { status: 'cancelled' } });
@@ -40,7 +40,7 @@ describe('CacheService', () => {
     await new Promise((resolve) => setImmediate(resolve));
     // The old copy is still in the store, but is never served.
     expect(await store.get('job:u:1')).toBe('{"status":"queued"}');
-    expect(await cache.lookup('job:u:1')).toEqual({ hit: false });
+    expect(await cache.lookup('job:u:1')).toMatchObject({ hit: false });
     // Other keys are unaffected.
     await cache.put('job:u:2', { status: 'running' }, 10_000, cache.begin());
     expect(await cache.lookup('job:u:2')).toEqual({ hit: true, value: { status: 'running' } });
@@ -60,14 +60,14 @@ describe('CacheService', () => {
     const cache = cacheOn(store);
     await cache.put('job:u:1', { status: 'queued' }, 10_000, cache.begin());
     cache.invalidate(['job:u:1']);
-    expect(await cache.lookup('job:u:1')).toEqual({ hit: false });
+    expect(await cache.lookup('job:u:1')).toMatchObject({ hit: false });
     release();
   });
 
   it('stores nothing larger than CACHE_MAX_VALUE_BYTES', async () => {
     const cache = new CacheService(new MemoryCacheStore(100), loadConfig({ CACHE_MAX_VALUE_BYTES: '1024' }));
     await cache.put('big', 'x'.repeat(2000), 10_000, cache.begin());
-    expect(await cache.lookup('big')).toEqual({ hit: false });
+    expect(await cache.lookup('big')).toMatchObject({ hit: false });
     expect(cache.stats()).toMatchObject({ misses: 1, sets: 0 });
   });
 });
@@ -76,6 +76,23 @@ describe('CacheService', () => {
 class CountingStore extends MemoryCacheStore {
   override readonly kind = 'redis' as unknown as 'memory';
   gets = 0;
+  /** Key versions, as Redis keeps them (moved by acknowledge). */
+  readonly versions = new Map<string, number>();
+  override async version(key: string): Promise<number> {
+    return this.versions.get(key) ?? 0;
+  }
+  override async getVersioned(key: string): Promise<{ text: string | undefined; version: number }> {
+    return { text: await this.get(key), version: await this.version(key) };
+  }
+  override async setIfVersion(key: string, value: string, ttlMs: number, version: number): Promise<boolean> {
+    if ((await this.version(key)) !== version) return false;
+    await this.set(key, value, ttlMs);
+    return true;
+  }
+  override async acknowledge(keys: string[]): Promise<void> {
+    for (const key of keys) this.versions.set(key, (this.versions.get(key) ?? 0) + 1);
+    await this.del(keys);
+  }
   /** When set, the next get waits for this before answering. */
   gate: Promise<void> | undefined;
   constructor() {
@@ -97,13 +114,13 @@ describe('CacheService, the local level in front of Redis', () => {
 
   it('answers repeated lookups from this process, and forgets the key the moment it is invalidated', async () => {
     const { store, cache } = withRedis();
-    await cache.put('job:u:1', { status: 'queued' }, 10_000, cache.begin());
+    await cache.put('job:u:1', { status: 'queued' }, 10_000, cache.begin(), 0);
     for (let i = 0; i < 3; i += 1) {
       expect(await cache.lookup('job:u:1')).toEqual({ hit: true, value: { status: 'queued' } });
     }
     expect(store.gets).toBe(0);
     cache.invalidate(['job:u:1']);
-    expect(await cache.lookup('job:u:1')).toEqual({ hit: false });
+    expect(await cache.lookup('job:u:1')).toMatchObject({ hit: false });
     expect(cache.stats().levels).toEqual({
       l1: { enabled: true, hits: 3, entries: 0 },
       store: { hits: 0, misses: 0 },
@@ -147,12 +164,12 @@ describe('CacheService, the local level in front of Redis', () => {
     await store.set('job:u:1', '{"status":"queued"}', 10_000); // the other instance's late write
     expect(await cache.lookup('job:u:1')).toEqual({ hit: true, value: { status: 'queued' } });
     await store.del(['job:u:1']); // its DEL
-    expect(await cache.lookup('job:u:1')).toEqual({ hit: false });
+    expect(await cache.lookup('job:u:1')).toMatchObject({ hit: false });
   });
 
   it('keeps a local copy no longer than CACHE_L1_TTL_MS, and never lets a response change it', async () => {
     const { store, cache } = withRedis({ CACHE_L1_TTL_MS: '30' });
-    await cache.put('job:u:1', { status: 'queued', tags: ['a'] }, 10_000, cache.begin());
+    await cache.put('job:u:1', { status: 'queued', tags: ['a'] }, 10_000, cache.begin(), 0);
     const first = await cache.lookup('job:u:1');
     expect(store.gets).toBe(0);
     expect(() => {
@@ -163,10 +180,29 @@ describe('CacheService, the local level in front of Redis', () => {
     expect(store.gets).toBe(1);
   });
 
+  it('serves a local copy only while its key’s version is the one it was read at', async () => {
+    const { store, cache } = withRedis();
+    await cache.put('job:u:1', { status: 'queued' }, 10_000, cache.begin(), 0);
+    expect(cache.peekLocal('job:u:1', { version: 0 })).toBeDefined();
+    // Another instance acknowledged a client's change: the version moved in Redis, and this copy
+    // (read at 0) is not served, nor kept.
+    await store.acknowledge(['job:u:1']);
+    expect(cache.peekLocal('job:u:1', { version: 1 })).toBeUndefined();
+    expect(cache.peekLocal('job:u:1')).toBeUndefined();
+    const miss = await cache.lookup('job:u:1');
+    expect(miss).toEqual({ hit: false, version: 1 });
+    // A copy read before the change (at 0) is not put back into the store; one read at 1 is.
+    await cache.put('job:u:1', { status: 'queued' }, 10_000, cache.begin(), 0);
+    expect(await store.get('job:u:1')).toBeUndefined();
+    await cache.put('job:u:1', { status: 'cancelled' }, 10_000, cache.begin(), 1);
+    expect(await store.get('job:u:1')).toBe('{"status":"cancelled"}');
+    expect(await cache.lookup('job:u:1')).toEqual({ hit: true, value: { status: 'cancelled' } });
+  });
+
   it('has no local level with the memory store or CACHE_L1_TTL_MS=0', async () => {
     expect(cacheOn(new MemoryCacheStore(10)).stats().levels.l1.enabled).toBe(false);
     const { store, cache } = withRedis({ CACHE_L1_TTL_MS: '0' });
-    await cache.put('k', { a: 1 }, 10_000, cache.begin());
+    await cache.put('k', { a: 1 }, 10_000, cache.begin(), 0);
     await cache.lookup('k');
     expect(store.gets).toBe(1);
   });

@@ -20,7 +20,14 @@ export interface CacheStats {
   levels: { l1: { enabled: boolean; hits: number; entries: number }; store: { hits: number; misses: number } };
 }
 
-export type Lookup = { hit: true; value: unknown } | { hit: false };
+/**
+ * A lookup's outcome. On a miss, `version` is the key's version read before the caller reads the
+ * database (pass it to {@link CacheService.put}); undefined when it could not be read.
+ */
+export type Lookup = { hit: true; value: unknown } | { hit: false; version?: number };
+
+/** The version of a local copy made while the key's version could not be read: it never matches one read later. */
+const UNKNOWN_VERSION = -1;
 
 /** Past this many remembered invalidations, the oldest are dropped and every older write-back is refused. */
 const MAX_REMEMBERED_INVALIDATIONS = 10_000;
@@ -66,10 +73,15 @@ class LocalLevel {
     return undefined;
   }
 
-  set(key: string, value: unknown, text: string, ttlMs: number): void {
+  set(key: string, value: unknown, text: string, ttlMs: number, version: number): void {
     if (!this.enabled) return;
     this.entries.delete(key);
-    this.entries.set(key, { value: deepFreeze(value), text, expiresAt: Date.now() + Math.min(ttlMs, this.ttlMs) });
+    this.entries.set(key, {
+      value: deepFreeze(value),
+      text,
+      expiresAt: Date.now() + Math.min(ttlMs, this.ttlMs),
+      version,
+    });
     if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
   }
 
@@ -87,6 +99,8 @@ export interface LocalEntry {
   value: unknown;
   text: string;
   expiresAt: number;
+  /** The key's version when the copy was read (see CacheService): served only while it is still the key's. */
+  version: number;
 }
 
 /** Values of the local level are shared by concurrent responses: nothing may change them. */
@@ -155,12 +169,20 @@ export class CacheService {
 
   /**
    * This process's own copy of `key`, without waiting on anything: the local level in front of
-   * Redis, or the memory store. Undefined when there is none (the caller goes the normal way).
-   * Counted as a hit when found.
+   * Redis, or the memory store. Undefined when there is none (the caller goes the normal way), or
+   * when `version` (the key's version, read by the caller) says the copy is older than an
+   * acknowledged write. Counted as a hit when found.
    */
-  peekLocal(key: string, { count = true } = {}): { text: string } | undefined {
+  peekLocal(
+    key: string,
+    { count = true, version }: { count?: boolean; version?: number } = {},
+  ): { text: string } | undefined {
     if (this.suspended) return undefined;
     const local = this.l1.get(key) ?? (this.store instanceof MemoryCacheStore ? this.store.peek(key) : undefined);
+    if (local && 'version' in local && version !== undefined && local.version !== version) {
+      this.l1.delete(key);
+      return undefined;
+    }
     if (!local || !count) return local;
     this.counts.hits += 1;
     if (this.l1.enabled) this.counts.l1Hits += 1;
@@ -172,12 +194,17 @@ export class CacheService {
       this.counts.bypassed += 1;
       return { hit: false };
     }
-    // Invalidations delete from this level synchronously, so what it holds is never older than one.
+    // Invalidations delete from this level synchronously, so what it holds is never older than one
+    // this instance heard of; the version says whether an acknowledged write came since.
     const local = this.l1.get(key);
     if (local) {
-      this.counts.hits += 1;
-      this.counts.l1Hits += 1;
-      return { hit: true, value: local.value };
+      const version = await this.currentVersion(key);
+      if (version === undefined || version === local.version) {
+        this.counts.hits += 1;
+        this.counts.l1Hits += 1;
+        return { hit: true, value: local.value };
+      }
+      this.l1.delete(key);
     }
     if (!this.store.ready || this.pendingDeletes.has(key) || this.untrusted(key)) {
       this.counts.bypassed += 1;
@@ -185,16 +212,16 @@ export class CacheService {
     }
     const token = this.sequence;
     try {
-      const text = await this.store.get(key);
+      const { text, version } = await this.store.getVersioned(key);
       if (text === undefined) {
         this.counts.misses += 1;
-        return { hit: false };
+        return { hit: false, version };
       }
       this.counts.hits += 1;
       const value: unknown = JSON.parse(text);
       // Kept locally only if no invalidation of the key came while Redis answered, nor just before.
       if (this.writable(key, token) && !this.recentlyInvalidated(key)) {
-        this.l1.set(key, JSON.parse(text), text, this.config.cache.l1TtlMs);
+        this.l1.set(key, JSON.parse(text), text, this.config.cache.l1TtlMs, version);
       }
       return { hit: true, value };
     } catch (error) {
@@ -206,26 +233,58 @@ export class CacheService {
 
   /**
    * Stores `value` unless the key was invalidated since `token` was taken, or the value is larger
-   * than CACHE_MAX_VALUE_BYTES. Resolves when done; never rejects.
+   * than CACHE_MAX_VALUE_BYTES. `version` is the key's version the lookup read before the value was
+   * read from the database: the store keeps the value only if no acknowledged write moved it since
+   * (an instance that read before a client's cancel cannot put its old copy back after it).
+   * Resolves when done; never rejects.
    */
-  async put(key: string, value: unknown, ttlMs: number, token: number): Promise<void> {
+  async put(key: string, value: unknown, ttlMs: number, token: number, readAt?: number): Promise<void> {
     if (!this.writable(key, token)) return;
+    // A memory store's versions never move (one process: nothing to keep other copies in step with).
+    const version = readAt ?? (this.store.kind === 'memory' ? 0 : undefined);
     const text = JSON.stringify(value);
     if (Buffer.byteLength(text) > this.maxValueBytes) return;
     // The local copy at once, whatever Redis does: it is kept fresh by the change feed, not by
     // Redis, so it also serves through a Redis outage. A copy of its own (parsed back), frozen:
     // the handler's object may be shared with the application (a catalog entry).
-    this.l1.set(key, JSON.parse(text), text, ttlMs);
-    if (!this.store.ready) return;
+    this.l1.set(key, JSON.parse(text), text, ttlMs, version ?? UNKNOWN_VERSION);
+    if (!this.store.ready || version === undefined) return;
     this.maxTtlMs = Math.max(this.maxTtlMs, ttlMs);
     try {
-      await this.store.set(key, text, ttlMs);
+      if (!(await this.store.setIfVersion(key, text, ttlMs, version))) return;
       this.counts.sets += 1;
       // Fresh (begun after the key's last invalidation), so it replaced any stale copy.
       this.staleUntil.delete(key);
     } catch (error) {
       this.failed(error, 'set');
     }
+  }
+
+  /**
+   * The version of `key`: moved in Redis by every write a client made and was answered for
+   * ({@link acknowledge}), so a copy made before it is never served to a read that began after
+   * the answer, on any instance, even before that instance hears of the change. Undefined when it
+   * cannot be read (Redis down: the cache then goes by the change feed alone, as documented).
+   */
+  async currentVersion(key: string): Promise<number | undefined> {
+    if (this.store.kind === 'memory') return 0;
+    if (this.suspended || !this.store.ready) return undefined;
+    try {
+      return await this.store.version(key);
+    } catch (error) {
+      this.failed(error, 'version');
+      return undefined;
+    }
+  }
+
+  /**
+   * A client's own change of these keys' objects, before it is answered: dropped here at once
+   * (as {@link invalidate}), and in Redis their versions move and their values go, in one atomic
+   * step this waits for (bounded). Never rejects; if Redis could not be told, the keys stay
+   * marked stale here and other instances go by the change feed.
+   */
+  async acknowledge(keys: string[]): Promise<void> {
+    await this.drop(keys, () => this.store.acknowledge(keys), 'acknowledge');
   }
 
   private recentlyInvalidated(key: string): boolean {
@@ -257,13 +316,17 @@ export class CacheService {
    * has not reached yet.
    */
   invalidate(keys: string[]): void {
+    void this.drop(keys, () => this.store.del(keys), 'del');
+  }
+
+  /** Forgets the keys here at once, then runs `remove` (the store's delete); never rejects. */
+  private async drop(keys: string[], remove: () => Promise<unknown>, op: string): Promise<void> {
     if (keys.length === 0) return;
     this.forget(keys);
     for (const key of keys) this.pendingDeletes.set(key, (this.pendingDeletes.get(key) ?? 0) + 1);
-    void this.store
-      .del(keys)
+    await remove()
       .catch((error: unknown) => {
-        this.failed(error, 'del');
+        this.failed(error, op);
         const until = Date.now() + this.maxTtlMs;
         if (this.staleUntil.size + keys.length > MAX_STALE_KEYS) {
           this.staleUntil.clear();

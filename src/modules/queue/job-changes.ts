@@ -12,6 +12,9 @@ import {
 
 export type ChangeListener = (change: QueueChange) => void;
 
+/** Runs before a client's own change is answered; see {@link JobChanges.acknowledge}. */
+export type AcknowledgeListener = (changes: QueueChange[]) => Promise<void>;
+
 /**
  * The queue's change feed: the one place that hears about every job transition and every batch or
  * pipeline run that ended, so the features that react to them (cache invalidation, metrics,
@@ -43,6 +46,7 @@ export class JobChanges implements OnApplicationShutdown {
   private readonly logger = new Logger('JobChanges');
   private readonly local: ChangeListener[] = [];
   private readonly remote: ChangeListener[] = [];
+  private readonly acknowledgers: AcknowledgeListener[] = [];
   /** Entries waiting to be sent to the other instances. */
   private outgoing: string[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -60,6 +64,31 @@ export class JobChanges implements OnApplicationShutdown {
 
   subscribe(listener: ChangeListener): void {
     this.local.push(listener);
+  }
+
+  /**
+   * `listener` runs, and is awaited, before a change a client made through the API (cancel,
+   * retry) is answered: what must hold for every instance once the client has heard of its change
+   * (the cache's versions in Redis) is done there, not left to the asynchronous notification.
+   */
+  onAcknowledge(listener: AcknowledgeListener): void {
+    this.acknowledgers.push(listener);
+  }
+
+  /**
+   * Before a client's change (already published) is answered: the queued notifications go out
+   * at once instead of up to 10 ms later, and every {@link onAcknowledge} listener has run. A
+   * listener's failure is logged, never the client's.
+   */
+  async acknowledge(changes: QueueChange[]): Promise<void> {
+    await Promise.all([
+      this.flush(),
+      ...this.acknowledgers.map((listener) =>
+        listener(changes).catch((error: unknown) =>
+          this.logger.warn({ err: error, changes: changes.length }, 'an acknowledge listener failed'),
+        ),
+      ),
+    ]);
   }
 
   /** Resolves once the channel is listened to (at once while the LISTEN connection is down). */

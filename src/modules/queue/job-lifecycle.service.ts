@@ -302,7 +302,7 @@ export class JobLifecycle {
     if (!row) return undefined;
     this.publish([row]);
     await this.afterEnded([row]);
-    await this.announce();
+    await this.announce([jobChange(row)]);
     return row;
   }
 
@@ -311,7 +311,7 @@ export class JobLifecycle {
     const [row] = await this.db.query(Q.RETRY, [id, userId]);
     if (row) {
       this.publish([row]);
-      await this.announce();
+      await this.announce([jobChange(row)]);
     }
     return row;
   }
@@ -325,7 +325,7 @@ export class JobLifecycle {
     if (!cancelled) return false;
     this.publish(cancelled);
     await this.settle(() => this.finishBatches([id]), { batchId: id });
-    await this.announce();
+    await this.announce([...cancelled.map(jobChange), batchChange({ id, user_id: userId, status: 'cancelled' })]);
     return true;
   }
 
@@ -339,7 +339,7 @@ export class JobLifecycle {
     if (!result) return false;
     this.publish(result.jobs);
     this.changes.publish([runChange(result.run)]);
-    await this.announce();
+    await this.announce([...result.jobs.map(jobChange), runChange(result.run)]);
     return true;
   }
 
@@ -364,12 +364,13 @@ export class JobLifecycle {
   }
 
   /**
-   * A change a client made (cancel, retry) goes to the other instances before the API answers, not
-   * up to 10 ms later with the workers' changes: their caches drop their copies before the client
-   * can ask one of them again (read your writes on any instance).
+   * A change a client made (cancel, retry) is acknowledged before the API answers: the change
+   * feed's notification goes to the other instances at once (not up to 10 ms later with the
+   * workers' changes), and its acknowledge listeners run (the cache moves the versions of the keys
+   * in Redis, so no instance serves its old copy to a read that starts after the answer).
    */
-  private announce(): Promise<void> {
-    return this.changes.flush();
+  private announce(changes: QueueChange[]): Promise<void> {
+    return this.changes.acknowledge(changes);
   }
 
   /** Submissions refused for their credits since start, by kind (read by the metrics). */
