@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -79,6 +79,36 @@ describe('backups: npm run db:backup / db:restore', () => {
     expect(names).not.toContain('conveyor-20200101T000000Z.dump');
     expect(names.filter((n) => n.endsWith('.dump'))).toHaveLength(2);
   }, 60_000);
+
+  it('refuses client tools older than the server before running them, naming what to install', async () => {
+    // The embedded default's case: PostgreSQL 18 with Debian 12's version 15 tools. Here the server
+    // is the machine's 15, so an older pg_dump stands in for the client: a script that answers
+    // --version like pg_dump 14 and fails if it is ever run to dump.
+    const bin = await mkdtemp(path.join(tmpdir(), 'conveyor-oldpg-'));
+    try {
+      for (const name of ['pg_dump', 'pg_restore']) {
+        const script = path.join(bin, name);
+        await writeFile(
+          script,
+          `#!/bin/sh\n[ "$1" = --version ] && { echo "${name} (PostgreSQL) 14.13"; exit 0; }\necho "must not run" >&2; exit 3\n`,
+        );
+        await chmod(script, 0o755);
+      }
+      const before = await readdir(dir);
+      const server = Math.floor(
+        Number((await source.pool.query(`SHOW server_version_num`)).rows[0].server_version_num) / 10_000,
+      );
+      await expect(backup({ databaseUrl: source.url, dir, retentionDays: 30, binDir: bin })).rejects.toThrow(
+        `pg_dump 14 cannot work with PostgreSQL ${server}: install the version ${server} client tools and point PG_BIN_DIR at them`,
+      );
+      expect(await readdir(dir)).toEqual(before);
+      await expect(restore(path.join(dir, before[0] ?? 'none.dump'), source.url, bin)).rejects.toThrow(
+        `pg_restore 14 cannot work with PostgreSQL ${server}`,
+      );
+    } finally {
+      await rm(bin, { recursive: true, force: true });
+    }
+  });
 
   it('names what to install when the client tools are missing', async () => {
     await expect(backup({ databaseUrl: source.url, dir, retentionDays: 30, binDir: '/nonexistent' })).rejects.toThrow(

@@ -55,7 +55,12 @@ describe('GET /metrics', () => {
     expect(created.status).toBe(201);
     const id = created.body.id as string;
     await waitForStatus(t, user.key, `/api/v1/jobs/${id}`, ['completed']);
-    await t.request({ method: 'GET', url: `/api/v1/jobs/${id}`, key: user.key });
+    // Read until the cache answers: at least one miss (the read that filled it), then a hit.
+    await waitFor(
+      'a cached read of the job',
+      async () => (await t.request({ method: 'GET', url: `/api/v1/jobs/${id}`, key: user.key })).headers['x-cache'],
+      (cache) => cache === 'HIT',
+    );
 
     const text = await scrape(t);
     // Route templates, never ids.
@@ -76,7 +81,12 @@ describe('GET /metrics', () => {
     expect(sample(text, 'conveyor_webhook_backlog')).toBe(0);
     expect(sample(text, 'conveyor_webhook_oldest_due_seconds')).toBe(0);
     expect(sample(text, 'conveyor_db_pool_connections', { pool: 'main', state: 'max' })).toBeGreaterThan(0);
-    expect(sample(text, 'conveyor_cache_lookups_total', { level: 'store', result: 'hit' })).toBeGreaterThanOrEqual(0);
+    expect(sample(text, 'conveyor_cache_lookups_total', { level: 'store', result: 'miss' })).toBeGreaterThanOrEqual(1);
+    const hits =
+      (sample(text, 'conveyor_cache_lookups_total', { level: 'l1', result: 'hit' }) ?? 0) +
+      (sample(text, 'conveyor_cache_lookups_total', { level: 'store', result: 'hit' }) ?? 0);
+    expect(hits).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'conveyor_cache_errors_total', { level: 'store' })).toBe(0);
     expect(sample(text, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
 
     // Rate-limit refusals by tier: the limit of 5 is spent (POST, 2+ polls, GET) within a few more.

@@ -10,7 +10,10 @@ const config = toolConfig();
 const databaseUrl = config.database.url;
 if (!databaseUrl) {
   process.stderr.write(
-    'DATABASE_URL is not set: back up the database the service uses (docs/DISASTER_RECOVERY_PLAN.md)\n',
+    'DATABASE_URL is not set. Without it the service runs on its embedded PostgreSQL (a development\n' +
+      'default, kept under ./.data): this tool backs up a server you run, named by DATABASE_URL, with the\n' +
+      'client tools of its major version (PG_BIN_DIR). For the embedded one, see "The embedded default"\n' +
+      'in docs/DISASTER_RECOVERY_PLAN.md.\n',
   );
   process.exit(2);
 }

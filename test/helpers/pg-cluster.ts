@@ -153,3 +153,57 @@ export async function startPgCluster(): Promise<PgCluster> {
     },
   };
 }
+
+/** One PostgreSQL server built and owned by the test, that it can stop and start again for real. */
+export interface PgStandalone {
+  server: PgServer;
+  /** `pg_ctl stop`: `immediate` is a crash (no checkpoint, connections cut), `fast` a clean stop. */
+  stop(mode: 'fast' | 'immediate'): Promise<void>;
+  start(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+/** A fresh server (`initdb`) on a free port, in a temporary directory removed by {@link PgStandalone.destroy}. */
+export async function startPgServer(): Promise<PgStandalone> {
+  const owner = ids();
+  const root = await mkdtemp(path.join(tmpdir(), 'conveyor-pg-server-'));
+  if (owner) await chown(root, owner.uid, owner.gid);
+  const port = await freePort();
+  const server: PgServer = {
+    port,
+    dataDir: path.join(root, 'data'),
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+  };
+  await run('initdb', ['-D', server.dataDir, '-U', 'postgres', '--auth=trust', '--no-sync']);
+  await appendFile(path.join(server.dataDir, 'postgresql.conf'), '\nfsync = off\nfull_page_writes = off\n');
+  const start = async (): Promise<void> => {
+    await run('pg_ctl', [
+      'start',
+      '-w',
+      '-D',
+      server.dataDir,
+      '-l',
+      `${server.dataDir}.log`,
+      '-o',
+      `-p ${port} -k ${root} -c listen_addresses=127.0.0.1`,
+    ]);
+  };
+  let running = false;
+  await start();
+  running = true;
+  return {
+    server,
+    async stop(mode) {
+      await run('pg_ctl', ['stop', '-w', '-m', mode, '-D', server.dataDir]);
+      running = false;
+    },
+    async start() {
+      await start();
+      running = true;
+    },
+    async destroy() {
+      if (running) await run('pg_ctl', ['stop', '-w', '-m', 'immediate', '-D', server.dataDir]).catch(() => undefined);
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}

@@ -29,10 +29,18 @@ export class ProblemFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
-    const { problem, headers, unexpected } = toProblem(exception, String(request.id), request.url.split('?')[0]);
+    const { problem, headers, unexpected, databaseUnavailable } = toProblem(
+      exception,
+      String(request.id),
+      request.url.split('?')[0],
+    );
+    // A client abort first: its ECONNRESET would read as a lost database connection.
     if (isClientAbort(exception, request.raw)) {
       const code = (exception as NodeJS.ErrnoException).code;
       request.log.info({ requestId: request.id, code }, 'client closed the connection before the request was read');
+    } else if (databaseUnavailable) {
+      const { code, message } = exception as NodeJS.ErrnoException;
+      request.log.warn({ requestId: request.id, code, error: message }, 'database unavailable: answered 503');
     } else if (unexpected) {
       request.log.error({ err: exception, requestId: request.id }, 'unhandled error');
     }

@@ -27,6 +27,25 @@ describe('toProblem', () => {
     expect(problem.detail).toContain('r2');
   });
 
+  it('answers 503 with Retry-After when PostgreSQL is unreachable, leaking nothing of the error', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    const shutdown = Object.assign(new Error('terminating connection due to administrator command'), {
+      code: '57P01',
+    });
+    const starting = Object.assign(new Error('the database system is starting up'), { code: '57P03' });
+    for (const error of [refused, shutdown, starting, new Error('Connection terminated unexpectedly')]) {
+      const { problem, headers, unexpected, databaseUnavailable } = toProblem(error, 'r3', '/api/v1/jobs');
+      expect(problem).toMatchObject({ status: 503, code: 'SERVICE_UNAVAILABLE', requestId: 'r3' });
+      expect(headers).toEqual({ 'Retry-After': '1' });
+      expect(unexpected).toBe(false);
+      expect(databaseUnavailable).toBe(true);
+      expect(problem.detail).not.toContain(error.message);
+    }
+    // A query error is still a 500 (its SQLSTATE is not a connection's).
+    const constraint = Object.assign(new Error('duplicate key'), { code: '23505' });
+    expect(toProblem(constraint, 'r4').problem.status).toBe(500);
+  });
+
   it('maps Nest HTTP exceptions and Fastify parser errors by status', () => {
     expect(toProblem(new NotFoundException(), 'r').problem.code).toBe('NOT_FOUND');
     expect(toProblem(new BadRequestException('x'), 'r').problem.code).toBe('BAD_REQUEST');

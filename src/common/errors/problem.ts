@@ -22,6 +22,27 @@ export interface ProblemWithHeaders {
   headers: Record<string, string>;
   /** True when the error was not expected and must be logged with its stack. */
   unexpected: boolean;
+  /** True when PostgreSQL could not be reached: logged as a warning, without a stack. */
+  databaseUnavailable?: boolean;
+}
+
+/** Node's socket errors that mean the server is not there (refused, reset, timed out, unreachable). */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * The request failed because PostgreSQL is not there right now, not because of the request:
+ * a refused or lost connection (the pg driver's own messages included), SQLSTATE class 08
+ * (connection exception), 57P01-57P03 (the server shutting down, crashed, or still starting).
+ * Such a request wrote nothing that was acknowledged, and sending it again shortly may succeed:
+ * 503 with Retry-After, not a 500 that reads like a bug.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (typeof code === 'string') {
+    if (UNREACHABLE.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03'].includes(code)) return true;
+  }
+  return /^(Connection terminated|timeout exceeded when trying to connect)/.test(error.message);
 }
 
 /** Fastify's own errors (body parsing, content type, size limit) carry a `FST_…` code and a status. */
@@ -89,6 +110,22 @@ export function toProblem(error: unknown, requestId: string, instance?: string):
   } else if (error instanceof SyntaxError && (error as FastifyLikeError).statusCode === 400) {
     code = 'BAD_REQUEST';
     detail = `Malformed JSON body: ${error.message}`;
+  } else if (isDatabaseUnavailable(error)) {
+    const entry = ERROR_CATALOG.SERVICE_UNAVAILABLE;
+    return {
+      problem: {
+        type: problemType('SERVICE_UNAVAILABLE'),
+        title: entry.title,
+        status: entry.status,
+        detail: 'The database is unavailable right now; nothing was done. Send the request again shortly',
+        code: 'SERVICE_UNAVAILABLE',
+        requestId,
+        ...(instance ? { instance } : {}),
+      },
+      headers: { 'Retry-After': '1' },
+      unexpected: false,
+      databaseUnavailable: true,
+    };
   } else {
     code = 'INTERNAL';
     detail = 'An unexpected error occurred';

@@ -245,7 +245,7 @@ export class MetricsService implements OnModuleInit {
     const cache = this.cache;
     new Counter({
       name: 'conveyor_cache_lookups_total',
-      help: 'Response cache lookups by level (l1: this process, store: Redis or memory) and result',
+      help: 'Response cache lookups by level (l1: this process, store: Redis or memory) and result; an l1 miss is a store lookup',
       labelNames: ['level', 'result'] as const,
       registers,
       collect() {
@@ -259,11 +259,12 @@ export class MetricsService implements OnModuleInit {
     });
     new Counter({
       name: 'conveyor_cache_errors_total',
-      help: 'Response cache store operations that failed or timed out',
+      help: 'Response cache operations that failed or timed out, by level (only the store can fail: l1 is this process)',
+      labelNames: ['level'] as const,
       registers,
       collect() {
         this.reset();
-        this.inc(cache.stats().errors);
+        this.inc({ level: 'store' }, cache.stats().errors);
       },
     });
     const lifecycle = this.lifecycle;
