@@ -322,8 +322,9 @@ async function main(): Promise<void> {
           { label: 'baseline: every read a miss', values: row(base0) },
         ],
         ratio: {
-          label: 'Hit rate with Redis up (%)',
+          label: 'Hit rate with Redis up',
           value: round(b.hitRate * 100),
+          unit: '%',
           interpretation:
             `${(b.hitRate * 100).toFixed(1)} % of reads were served from the cache (seed floor 70 %, aim 90 %): ` +
             `${l1Hits} from the instance's own copy, ${storeHits} from Redis. p95 ${b.p95} ms against ${base0.p95} ms ` +

@@ -83,7 +83,7 @@ async function main(): Promise<number> {
     try {
       const result = await runBench(file);
       results.push({ name, result });
-      say(`\n${result.title}\n${textTable(result)}\n${result.ratio.label}: ${formatRatio(result.ratio.value)}`);
+      say(`\n${result.title}\n${textTable(result)}\n${result.ratio.label}: ${formatRatio(result.ratio)}`);
       say(result.ratio.interpretation);
     } catch (error) {
       failed.push(name);

@@ -12,7 +12,8 @@ export interface BenchResult {
   columns: string[];
   /** One row per subject (the system under test, then its baseline). */
   rows: Array<{ label: string; values: number[] }>;
-  ratio: { label: string; value: number; interpretation: string };
+  /** The headline figure: a ratio (×) unless `unit` says otherwise (e.g. '%' for a hit rate). */
+  ratio: { label: string; value: number; interpretation: string; unit?: '×' | '%' };
   notes: string[];
 }
 

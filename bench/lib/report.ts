@@ -26,8 +26,8 @@ export function formatNumber(value: number | null): string {
   return value.toLocaleString('en-US', { maximumFractionDigits: Math.abs(value) >= 100 ? 0 : 2 });
 }
 
-export function formatRatio(value: number): string {
-  return `${value.toFixed(3)}×`;
+export function formatRatio(ratio: { value: number; unit?: '×' | '%' }): string {
+  return ratio.unit === '%' ? `${ratio.value.toFixed(1)} %` : `${ratio.value.toFixed(3)}×`;
 }
 
 /** A markdown table: one row per subject, one column per metric. */
@@ -75,7 +75,7 @@ export function markdownReport(options: {
       '',
       markdownTable(result),
       '',
-      `**${result.ratio.label}: ${formatRatio(result.ratio.value)}**. ${result.ratio.interpretation}`,
+      `**${result.ratio.label}: ${formatRatio(result.ratio)}**. ${result.ratio.interpretation}`,
     );
     if (result.notes.length) lines.push('', ...result.notes.map((n) => `- ${n}`));
   }
