@@ -4,7 +4,7 @@ import { ApiKeyAuthenticator, bearerKey } from '../../common/auth/auth.guard.js'
 import { DomainError } from '../../common/errors/domain-error.js';
 import type { CachedEndpointOptions } from '../../common/cache/cached-endpoint.decorator.js';
 import { rateLimitHeaders, rateLimitedError } from '../rate-limit/rate-limit.guard.js';
-import { RateLimiter } from '../rate-limit/rate-limiter.service.js';
+import { RateLimiter, type RateCheck } from '../rate-limit/rate-limiter.service.js';
 import { CacheService } from './cache.service.js';
 
 /**
@@ -86,14 +86,20 @@ export class CacheFastPath {
     const cacheKey = cacheKeyOf(route.options, principal.userId, request);
     if (cacheKey === undefined || !this.cache.peekLocal(cacheKey, { count: false })) return false;
     request.principal = principal;
-    // The key's version is read alongside the limiter's check (the same connection, so in the same
-    // round trip): a copy older than a write some client was answered for is not served.
-    // Cost 0: a route that is not limited (RateCost), so no charge and no headers.
-    const [check, version] = await Promise.all([
-      route.cost === 0 ? undefined : this.limiter.check(principal, route.cost),
-      this.cache.currentVersion(cacheKey),
-    ]);
-    if (check && !check.allowed) throw rateLimitedError(check);
+    // The key's version comes with the limiter's check (one EVALSHA reads it): a copy older than a
+    // write some client was answered for is not served. Cost 0: a route that is not limited
+    // (RateCost): no charge, no headers, and the version read on its own.
+    let check: RateCheck | undefined;
+    let version: number | undefined;
+    if (route.cost === 0) {
+      version = await this.cache.currentVersion(cacheKey);
+    } else {
+      const versionKey = this.cache.versionKey(cacheKey);
+      check = await this.limiter.check(principal, route.cost, versionKey);
+      // No version key: a memory store (versions never move). No answer from Redis: unknown.
+      version = versionKey === undefined ? 0 : check.read === undefined ? undefined : Number(check.read);
+      if (!check.allowed) throw rateLimitedError(check);
+    }
     // The copy again, after the round trip: an invalidation may have come meanwhile, or the version
     // moved. Then Nest answers, with this charge (the guard does not charge twice).
     const found = this.cache.peekLocal(cacheKey, { version });

@@ -1,4 +1,5 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { AppConfig } from '../../config/config.js';
 import { PgListener } from '../../database/pg-listener.js';
 import { JobChanges } from '../queue/job-changes.js';
 import type { QueueChange } from '../queue/queue.types.js';
@@ -32,9 +33,18 @@ export class CacheInvalidator implements OnModuleInit {
     private readonly changes: JobChanges,
     private readonly listener: PgListener,
     private readonly cache: CacheService,
+    private readonly config: AppConfig,
   ) {}
 
   async onModuleInit(): Promise<void> {
+    // A ROLE=worker process serves no cached read. Its own changes still clear Redis at once (the
+    // API instances' copies there), but with a memory store nobody reads its cache at all, and
+    // other instances' changes are theirs to apply: it neither listens nor invalidates for them
+    // (two transitions per job, and every notification of the other workers, saved on a drain).
+    if (!this.config.runsApi) {
+      if (this.cache.storeKind === 'redis') this.changes.subscribe((change) => this.cache.invalidate(keysOf(change)));
+      return;
+    }
     this.changes.subscribe((change) => this.cache.invalidate(keysOf(change)));
     // A client's own change (cancel, retry): versions moved in Redis before it is answered.
     this.changes.onAcknowledge((changes) => this.cache.acknowledge([...new Set(changes.flatMap(keysOf))]));

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../../config/config.js';
-import { CacheUnavailableError, MemoryCacheStore, type CacheStore } from './cache-store.js';
+import { CacheUnavailableError, MemoryCacheStore, VERSION_NAMESPACE, type CacheStore } from './cache-store.js';
 
 /** Counters since this process started. */
 export interface CacheStats {
@@ -157,6 +157,11 @@ export class CacheService {
     );
   }
 
+  /** Where entries live: Redis (shared by every instance) or this process's memory. */
+  get storeKind(): 'redis' | 'memory' {
+    return this.store.kind;
+  }
+
   /** The largest value, as JSON, the cache stores. */
   get maxValueBytes(): number {
     return this.config.cache.maxValueBytes;
@@ -275,6 +280,14 @@ export class CacheService {
       this.failed(error, 'version');
       return undefined;
     }
+  }
+
+  /**
+   * The Redis key of `key`'s version, for a caller that reads it in a round trip of its own (the
+   * fast path, with the rate limiter's); undefined when versions do not apply (a memory store).
+   */
+  versionKey(key: string): string | undefined {
+    return this.store.kind === 'redis' ? VERSION_NAMESPACE + key : undefined;
   }
 
   /**

@@ -12,6 +12,11 @@ const KEY_PREFIX = 'conveyor:ratelimit:';
 export interface RateCheck extends RateDecision {
   tier: Tier;
   limit: number;
+  /**
+   * The value of the `alsoRead` key of {@link RateLimiter.check}, read in the same round trip:
+   * a string ('' when the key has none), or undefined when Redis did not answer.
+   */
+  read?: string;
 }
 
 /**
@@ -49,28 +54,38 @@ export class RateLimiter implements OnModuleInit, OnApplicationShutdown {
    * the whole limit, so an expensive operation stays possible on a small limit.
    * Synchronous (a Map lookup) when Redis is not in use.
    */
-  check(principal: Principal, cost: number): RateCheck | Promise<RateCheck> {
+  check(principal: Principal, cost: number, alsoRead?: string): RateCheck | Promise<RateCheck> {
     const tier = principal.tier;
     const limit = this.config.rateLimit.perMinute[tier];
     const units = Math.min(cost, limit);
     const key = `${KEY_PREFIX}${tier}:${principal.userId}`;
     if (!this.redis.ready)
       return withPolicy(this.memory.check(key, limit, RATE_PERIOD_MS, units), tier, limit, this.refused);
-    return this.checkShared(key, limit, units).then((shared) =>
-      withPolicy(shared ?? this.memory.check(key, limit, RATE_PERIOD_MS, units), tier, limit, this.refused),
+    return this.checkShared(key, limit, units, alsoRead).then((shared) =>
+      shared
+        ? withPolicy(shared, tier, limit, this.refused, shared.read)
+        : withPolicy(this.memory.check(key, limit, RATE_PERIOD_MS, units), tier, limit, this.refused),
     );
   }
 
-  private async checkShared(key: string, limit: number, cost: number): Promise<RateDecision | undefined> {
-    const reply = await this.redis.run((client) => this.evalGcra(client, key, [limit, RATE_PERIOD_MS, cost]));
+  private async checkShared(
+    key: string,
+    limit: number,
+    cost: number,
+    alsoRead: string | undefined,
+  ): Promise<(RateDecision & { read?: string }) | undefined> {
+    const reply = await this.redis.run((client) =>
+      this.evalGcra(client, alsoRead === undefined ? [key] : [key, alsoRead], [limit, RATE_PERIOD_MS, cost]),
+    );
     if (!reply) return undefined;
     const [allowed, remaining, retryAfterMs, resetMs] = reply.map(Number);
-    return { allowed: allowed === 1, remaining, retryAfterMs, resetMs };
+    const read = alsoRead === undefined ? undefined : String(reply[4] ?? '');
+    return { allowed: allowed === 1, remaining, retryAfterMs, resetMs, read };
   }
 
   /** EVALSHA, loading the script on first use and again when Redis has lost it (restart, SCRIPT FLUSH). */
-  private async evalGcra(client: RedisClient, key: string, args: number[]): Promise<unknown[]> {
-    const options = { keys: [key], arguments: args.map(String) };
+  private async evalGcra(client: RedisClient, keys: string[], args: number[]): Promise<unknown[]> {
+    const options = { keys, arguments: args.map(String) };
     this.sha ??= await client.scriptLoad(GCRA_LUA);
     try {
       return (await client.evalSha(this.sha, options)) as unknown[];
@@ -83,8 +98,14 @@ export class RateLimiter implements OnModuleInit, OnApplicationShutdown {
 }
 
 /** A literal rather than an object spread: on the hot path, the spread measured many times slower. */
-function withPolicy(decision: RateDecision, tier: Tier, limit: number, refused: Record<Tier, number>): RateCheck {
+function withPolicy(
+  decision: RateDecision,
+  tier: Tier,
+  limit: number,
+  refused: Record<Tier, number>,
+  read?: string,
+): RateCheck {
   const { allowed, remaining, retryAfterMs, resetMs } = decision;
   if (!allowed) refused[tier] += 1;
-  return { allowed, remaining, retryAfterMs, resetMs, tier, limit };
+  return { allowed, remaining, retryAfterMs, resetMs, tier, limit, read };
 }
