@@ -137,6 +137,13 @@ describe('PostgreSQL restarted under the service', () => {
     // Nothing else was created (the request during the outage wrote nothing), each job has one result.
     expect(rows.map((r) => r.id).sort()).toEqual([...ids].sort());
     expect(rows.every((r) => r.status === 'completed' && r.results === 1)).toBe(true);
+    // And completed once: one job.completed event each (a second completion would be a second
+    // event; the result's unique index alone would hide it). A job running at the crash ran again.
+    const { rows: events } = await db.pool.query<{ job: string; n: number }>(
+      `SELECT data ->> 'id' AS job, count(*)::int AS n FROM webhook_events WHERE type = 'job.completed' GROUP BY 1`,
+    );
+    expect(events.map((e) => e.job).sort()).toEqual([...ids].sort());
+    expect(events.every((e) => e.n === 1)).toBe(true);
 
     // Every job.completed event reached the receiver (at least once: a delivery in flight at the
     // crash may be sent again), and each delivery ended succeeded.

@@ -45,7 +45,8 @@ const scrape = async (t: TestApp): Promise<string> => {
 describe('GET /metrics', () => {
   it('counts requests by route template, jobs from the change feed, statements from the Db provider', async () => {
     const t = await start({ DB_SLOW_QUERY_MS: '1', RATE_LIMIT_PER_MINUTE_FREE: '5' });
-    const user = await createUser(t.db);
+    // Pro (600 a minute): its polls and reads never meet the limit; a free user (5) meets it below.
+    const user = await createUser(t.db, { tier: 'pro' });
     const created = await t.request({
       method: 'POST',
       url: '/api/v1/jobs',
@@ -89,8 +90,9 @@ describe('GET /metrics', () => {
     expect(sample(text, 'conveyor_cache_errors_total', { level: 'store' })).toBe(0);
     expect(sample(text, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
 
-    // Rate-limit refusals by tier: the limit of 5 is spent (POST, 2+ polls, GET) within a few more.
-    for (let i = 0; i < 6; i += 1) await t.request({ method: 'GET', url: '/api/v1/me', key: user.key });
+    // Rate-limit refusals by tier: a free user's limit of 5 is spent by the sixth request.
+    const limited = await createUser(t.db);
+    for (let i = 0; i < 6; i += 1) await t.request({ method: 'GET', url: '/api/v1/me', key: limited.key });
     expect(sample(await scrape(t), 'conveyor_rate_limit_refusals_total', { tier: 'free' })).toBeGreaterThan(0);
   });
 

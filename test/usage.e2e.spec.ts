@@ -163,7 +163,7 @@ describe('credits, quotas and usage', () => {
     expect(await counts(user.id)).toEqual({ jobs: 3, records: 3, credits: 3, monthly: 3 });
   });
 
-  it('a run whose step fails gives back the steps after it; a run that completes used its hold exactly', async () => {
+  it('a run whose step fails gives back the steps after it; a run that completes gives back what is left of its hold', async () => {
     const user = await createUser(t.db, { tier: 'pro' });
     // Step 2's input has `text`, which http.request does not accept: it fails at once (INVALID_INPUT).
     const failing = await post(user, '/pipelines', {
@@ -184,10 +184,26 @@ describe('credits, quotas and usage', () => {
     );
     // echo (1) and http.request (5) started and are charged; text.stats (2) never started.
     expect(await counts(user.id)).toEqual({ jobs: 2, records: 2, credits: 6, monthly: 6 });
-    const { rows } = await t.db.pool.query(`SELECT credits_held::int AS n FROM pipeline_jobs WHERE id = $1`, [
-      run.body.id,
-    ]);
-    expect(rows[0].n).toBe(0);
+    const held = async (id: string) =>
+      (await t.db.pool.query(`SELECT credits_held::int AS n FROM pipeline_jobs WHERE id = $1`, [id])).rows[0].n;
+    expect(await held(run.body.id)).toBe(0);
+
+    // A run that completes gives back whatever is still held: here 3 credits charged apart from
+    // the hold while its first step ran (what a worker of the previous version does during a
+    // rolling update: it charges a step and leaves the hold alone).
+    const twoSteps = await post(user, '/pipelines', { name: 'two', steps: [{ type: 'sleep' }, { type: 'echo' }] });
+    const second = await post(user, `/pipelines/${twoSteps.body.id}/runs`, { input: { ms: 400 } });
+    expect(second.status).toBe(201);
+    await t.db.pool.query(`UPDATE pipeline_jobs SET credits_held = credits_held + 3 WHERE id = $1`, [second.body.id]);
+    await t.db.pool.query(`UPDATE usage_monthly SET credits = credits + 3 WHERE user_id = $1`, [user.id]);
+    await waitFor(
+      'the run to complete',
+      async () =>
+        (await t.request({ method: 'GET', url: `/api/v1/pipeline-runs/${second.body.id}`, key: user.key })).body.status,
+      (status) => status === 'completed',
+    );
+    expect(await counts(user.id)).toEqual({ jobs: 4, records: 4, credits: 8, monthly: 8 });
+    expect(await held(second.body.id)).toBe(0);
   });
 
   it('records each pipeline step as it starts, and the export adds up to the usage records', async () => {

@@ -230,7 +230,7 @@ WITH done AS (
           AND (oe.type = ANY(w.events) OR '*' = ANY(w.events))
       RETURNING id),
    run AS (
-     SELECT r.id, r.user_id, r.steps, r.credits_held, d.pipeline_step + 1 AS next_step,
+     SELECT r.id, r.user_id, r.steps, r.credits_held, r.credits_month, d.pipeline_step + 1 AS next_step,
             d.pipeline_step + 1 >= jsonb_array_length(r.steps) AS last
        FROM done d JOIN pipeline_jobs r ON r.id = d.pipeline_run_id AND r.status = 'running'),
    next_job AS (
@@ -251,6 +251,11 @@ WITH done AS (
      INSERT INTO usage_monthly AS m (user_id, month, credits)
      SELECT n.user_id, date_trunc('month', now() AT TIME ZONE 'UTC')::date, n.cost - run.credits_held FROM next_job n, run WHERE n.cost > run.credits_held
      ON CONFLICT (user_id, month) DO UPDATE SET credits = m.credits + EXCLUDED.credits),
+   -- The last step: whatever is still held goes back (nothing, unless a step was charged apart
+   -- from the hold, e.g. by a worker of the version before it during a rolling update).
+   last_refund AS (
+     UPDATE usage_monthly m SET credits = m.credits - run.credits_held
+       FROM run WHERE run.last AND run.credits_held > 0 AND m.user_id = run.user_id AND m.month = run.credits_month),
    next_outbox_events AS (
       INSERT INTO webhook_events (user_id, type, data)
       SELECT e.user_id, e.type, e.data
@@ -274,7 +279,8 @@ WITH done AS (
             status = CASE WHEN run.last THEN 'completed' ELSE r.status END,
             output = CASE WHEN run.last THEN $3::jsonb ELSE r.output END,
             finished_at = CASE WHEN run.last THEN now() ELSE r.finished_at END,
-            credits_held = greatest(0, r.credits_held - coalesce((SELECT cost FROM next_job), 0)),
+            credits_held = CASE WHEN run.last THEN 0
+                                ELSE greatest(0, r.credits_held - coalesce((SELECT cost FROM next_job), 0)) END,
             updated_at = now()
        FROM run WHERE r.id = run.id
      RETURNING r.*),
@@ -412,6 +418,9 @@ WITH finished AS (
 UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3::double precision / 1000)
     WHERE id = ANY($2::uuid[]) AND locked_by = $1 AND status = 'running'
    RETURNING id;
+
+-- queue.idempotencyKeyUsed
+SELECT true AS used FROM jobs WHERE user_id = $1 AND idempotency_key = $2;
 
 -- queue.insertBatch
 INSERT INTO batches (user_id, total, metadata) VALUES ($1, $2, $3) RETURNING id;

@@ -41,9 +41,12 @@ describe('toProblem', () => {
       expect(databaseUnavailable).toBe(true);
       expect(problem.detail).not.toContain(error.message);
     }
-    // A query error is still a 500 (its SQLSTATE is not a connection's).
+    // A query error is still a 500 (its SQLSTATE is not a connection's), and so are a protocol
+    // violation (08P01: our bug) and a pool that gave no connection in time (the database answers).
     const constraint = Object.assign(new Error('duplicate key'), { code: '23505' });
-    expect(toProblem(constraint, 'r4').problem.status).toBe(500);
+    const protocol = Object.assign(new Error('bind message supplies 1 parameters'), { code: '08P01' });
+    const pool = new Error('timeout exceeded when trying to connect');
+    for (const error of [constraint, protocol, pool]) expect(toProblem(error, 'r4').problem.status).toBe(500);
   });
 
   it('maps Nest HTTP exceptions and Fastify parser errors by status', () => {

@@ -26,23 +26,34 @@ export interface ProblemWithHeaders {
   databaseUnavailable?: boolean;
 }
 
-/** Node's socket errors that mean the server is not there (refused, reset, timed out, unreachable). */
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH']);
+/** Node's socket and name errors that mean the server is not there (refused, reset, timed out, unreachable, unknown). */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 
 /**
  * The request failed because PostgreSQL is not there right now, not because of the request:
- * a refused or lost connection (the pg driver's own messages included), SQLSTATE class 08
- * (connection exception), 57P01-57P03 (the server shutting down, crashed, or still starting).
- * Such a request wrote nothing that was acknowledged, and sending it again shortly may succeed:
- * 503 with Retry-After, not a 500 that reads like a bug.
+ * a refused or lost connection (the pg driver's own message included), SQLSTATE class 08
+ * (connection exception; not 08P01, a protocol violation: our bug), 57P01-57P03 (the server
+ * shutting down, crashed, or still starting). Sending it again shortly may succeed: 503 with
+ * Retry-After, not a 500 that reads like a bug. A pool that gave no connection in time is not
+ * this: the database answers, and that is overload or a leak, worth its stack in the log.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as NodeJS.ErrnoException).code;
   if (typeof code === 'string') {
-    if (UNREACHABLE.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03'].includes(code)) return true;
+    if (UNREACHABLE.has(code) || ['57P01', '57P02', '57P03'].includes(code)) return true;
+    if (code.startsWith('08')) return code !== '08P01';
   }
-  return /^(Connection terminated|timeout exceeded when trying to connect)/.test(error.message);
+  return error.message.startsWith('Connection terminated');
 }
 
 /** Fastify's own errors (body parsing, content type, size limit) carry a `FST_…` code and a status. */
@@ -117,7 +128,9 @@ export function toProblem(error: unknown, requestId: string, instance?: string):
         type: problemType('SERVICE_UNAVAILABLE'),
         title: entry.title,
         status: entry.status,
-        detail: 'The database is unavailable right now; nothing was done. Send the request again shortly',
+        detail:
+          'The database could not be reached, so the request may not have completed. Check its outcome (read the ' +
+          'object, or send it again with the same Idempotency-Key) before sending it again',
         code: 'SERVICE_UNAVAILABLE',
         requestId,
         ...(instance ? { instance } : {}),

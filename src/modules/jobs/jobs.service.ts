@@ -9,7 +9,6 @@ import type { CreateJobDto, JobResponseDto, JobResultDto, JobTypeDto, ListJobsQu
 import { toJobResponse } from './dto/job.dto.js';
 import { JobTypeRegistry } from '../job-types/job-type.registry.js';
 import { JobLifecycle } from '../queue/job-lifecycle.service.js';
-import { QuotaExceededError } from '../queue/quota-exceeded.error.js';
 import type { JobRow } from '../queue/queue.types.js';
 import { JobsRepository } from './jobs.repository.js';
 
@@ -79,20 +78,11 @@ export class JobsService {
       requestHash,
       creditLimit: this.config.credits[me.tier],
     };
-    let original: JobRow | undefined;
-    try {
-      const row = await this.lifecycle.enqueue(job);
-      if (row) return { job: toJobResponse(row), replayed: false };
-    } catch (error) {
-      // A replay creates nothing and costs nothing, so it is answered (the original job, or 409 for
-      // another body) even when no credits are left; only a new key is refused.
-      if (!(error instanceof QuotaExceededError) || !idempotencyKey) throw error;
-      original = await this.jobs.findByIdempotencyKey(userId, idempotencyKey);
-      if (!original) throw error;
-    }
+    const row = await this.lifecycle.enqueue(job);
+    if (row) return { job: toJobResponse(row), replayed: false };
 
-    // The key was used before: same body → the original job; different body → 409.
-    original ??= await this.jobs.findByIdempotencyKey(userId, idempotencyKey!);
+    // The key was used before (with credits left or not): same body → the original job; different body → 409.
+    const original = await this.jobs.findByIdempotencyKey(userId, idempotencyKey!);
     if (!original) throw new Error('idempotency conflict without an original job');
     if (original.request_hash !== requestHash) {
       throw new DomainError('IDEMPOTENCY_CONFLICT', 'This Idempotency-Key was used with a different request body');

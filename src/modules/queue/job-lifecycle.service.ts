@@ -77,8 +77,8 @@ export class JobLifecycle {
 
   /**
    * Inserts a job and charges its credits; with an idempotency key this user already used, inserts
-   * nothing and returns undefined. Throws QuotaExceededError (writing nothing) when its cost would
-   * pass the month's credits.
+   * nothing and returns undefined (also when no credits are left: a replay costs nothing). Throws
+   * QuotaExceededError (writing nothing) when a new job's cost would pass the month's credits.
    */
   async enqueue(job: NewJob): Promise<JobRow | undefined> {
     const [row] = await this.db.query(Q.ENQUEUE, [
@@ -94,7 +94,13 @@ export class JobLifecycle {
       job.requestHash,
       job.creditLimit,
     ]);
-    if (!row.charged) throw this.refused('job', Number(row.used_before), job.creditLimit, job.cost);
+    if (!row.charged) {
+      // A replay of a used key creates nothing and costs nothing: answered as one (undefined), even
+      // when no credits are left; only new work is refused (and counted as refused).
+      if (job.idempotencyKey && (await this.db.query(Q.IDEMPOTENCY_KEY_USED, [job.userId, job.idempotencyKey])).length)
+        return undefined;
+      throw this.refused('job', Number(row.used_before), job.creditLimit, job.cost);
+    }
     if (!row.id) {
       // The key was used before: this request creates nothing, so it costs nothing.
       await this.db.query(Q.REFUND_CREDITS, [job.userId, job.cost]);

@@ -99,6 +99,12 @@ export const CHARGE_CREDITS = sql<{ credits: string }>(
   chargeCredits('$1::uuid', '$2::int', '$2::int', '$3::bigint'),
 );
 
+/** Whether user `$1` has a job with Idempotency-Key `$2` (a refused enqueue may be a replay). */
+export const IDEMPOTENCY_KEY_USED = sql<{ used: boolean }>(
+  'queue.idempotencyKeyUsed',
+  `SELECT true AS used FROM jobs WHERE user_id = $1 AND idempotency_key = $2`,
+);
+
 /** Gives back credits charged for a job that was not created after all (an idempotency key already used). */
 export const REFUND_CREDITS = sql<{ credits: string }>(
   'queue.refundCredits',
@@ -297,7 +303,7 @@ export const COMPLETE_STEP = sql<TransitionRow & { run_completed: boolean }>(
    result AS (INSERT INTO results (job_id, output) SELECT id, $3::jsonb FROM done ON CONFLICT (job_id) DO NOTHING),
    ${outboxCtes('done', eventType('job.completed'), `${jobEventData('s')} || jsonb_build_object('output', $3::jsonb)`, 'job_outbox')},
    run AS (
-     SELECT r.id, r.user_id, r.steps, r.credits_held, d.pipeline_step + 1 AS next_step,
+     SELECT r.id, r.user_id, r.steps, r.credits_held, r.credits_month, d.pipeline_step + 1 AS next_step,
             d.pipeline_step + 1 >= jsonb_array_length(r.steps) AS last
        FROM done d JOIN pipeline_jobs r ON r.id = d.pipeline_run_id AND r.status = 'running'),
    next_job AS (
@@ -316,6 +322,11 @@ export const COMPLETE_STEP = sql<TransitionRow & { run_completed: boolean }>(
      INSERT INTO usage_monthly AS m (user_id, month, credits)
      SELECT n.user_id, ${USAGE_MONTH}, n.cost - run.credits_held FROM next_job n, run WHERE n.cost > run.credits_held
      ON CONFLICT (user_id, month) DO UPDATE SET credits = m.credits + EXCLUDED.credits),
+   -- The last step: whatever is still held goes back (nothing, unless a step was charged apart
+   -- from the hold, e.g. by a worker of the version before it during a rolling update).
+   last_refund AS (
+     UPDATE usage_monthly m SET credits = m.credits - run.credits_held
+       FROM run WHERE run.last AND run.credits_held > 0 AND m.user_id = run.user_id AND m.month = run.credits_month),
    ${outboxCtes('next_job', eventType('job.created'), jobEventData('s'), 'next_outbox')},
    run_update AS (
      UPDATE pipeline_jobs r
@@ -323,7 +334,8 @@ export const COMPLETE_STEP = sql<TransitionRow & { run_completed: boolean }>(
             status = CASE WHEN run.last THEN 'completed' ELSE r.status END,
             output = CASE WHEN run.last THEN $3::jsonb ELSE r.output END,
             finished_at = CASE WHEN run.last THEN now() ELSE r.finished_at END,
-            credits_held = greatest(0, r.credits_held - coalesce((SELECT cost FROM next_job), 0)),
+            credits_held = CASE WHEN run.last THEN 0
+                                ELSE greatest(0, r.credits_held - coalesce((SELECT cost FROM next_job), 0)) END,
             updated_at = now()
        FROM run WHERE r.id = run.id
      RETURNING r.*),
