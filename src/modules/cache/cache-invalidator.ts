@@ -20,6 +20,10 @@ export function keysOf(change: QueueChange): string[] {
   return keys;
 }
 
+function distinctKeys(changes: QueueChange[]): string[] {
+  return changes.length === 1 ? keysOf(changes[0]) : [...new Set(changes.flatMap(keysOf))];
+}
+
 /**
  * Invalidation from the change feed: this instance's changes synchronously right after their
  * commit (so before the client hears of them), every instance's by NOTIFY (asynchronously: until
@@ -41,13 +45,15 @@ export class CacheInvalidator implements OnModuleInit {
     // API instances' copies there), but with a memory store nobody reads its cache at all, and
     // other instances' changes are theirs to apply: it neither listens nor invalidates for them
     // (two transitions per job, and every notification of the other workers, saved on a drain).
+    // This instance's changes, each key once per publication (a batch's jobs share its key).
+    const local = (changes: QueueChange[]): void => this.cache.invalidate(distinctKeys(changes));
     if (!this.config.runsApi) {
-      if (this.cache.storeKind === 'redis') this.changes.subscribe((change) => this.cache.invalidate(keysOf(change)));
+      if (this.cache.storeKind === 'redis') this.changes.subscribeAll(local);
       return;
     }
-    this.changes.subscribe((change) => this.cache.invalidate(keysOf(change)));
+    this.changes.subscribeAll(local);
     // A client's own change (cancel, retry): versions moved in Redis before it is answered.
-    this.changes.onAcknowledge((changes) => this.cache.acknowledge([...new Set(changes.flatMap(keysOf))]));
+    this.changes.onAcknowledge((changes) => this.cache.acknowledge(distinctKeys(changes)));
     this.cache.setSuspended(!this.listener.connected);
     this.listener.onConnectionChange((connected) => this.cache.setSuspended(!connected));
     await this.changes.subscribeRemote((change) => this.cache.invalidate(keysOf(change)));

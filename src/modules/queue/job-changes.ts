@@ -47,6 +47,7 @@ export class JobChanges implements OnApplicationShutdown {
   private readonly local: ChangeListener[] = [];
   private readonly remote: ChangeListener[] = [];
   private readonly acknowledgers: AcknowledgeListener[] = [];
+  private readonly localAll: Array<(changes: QueueChange[]) => void> = [];
   /** Entries waiting to be sent to the other instances. */
   private outgoing: string[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -59,11 +60,20 @@ export class JobChanges implements OnApplicationShutdown {
 
   /** True once anybody subscribed locally: creations (which only local listeners get) are skipped otherwise. */
   get active(): boolean {
-    return this.local.length > 0;
+    return this.local.length > 0 || this.localAll.length > 0;
   }
 
   subscribe(listener: ChangeListener): void {
     this.local.push(listener);
+  }
+
+  /**
+   * Like {@link subscribe}, but called once per publication with all its changes: a batch's
+   * 100,000 creations arrive in one call, for a listener that can act on them together (the
+   * cache drops its batch's key once, not once per job).
+   */
+  subscribeAll(listener: (changes: QueueChange[]) => void): void {
+    this.localAll.push(listener);
   }
 
   /**
@@ -108,6 +118,13 @@ export class JobChanges implements OnApplicationShutdown {
       this.deliver(this.local, change);
       const entry = toEntry(change);
       if (entry) this.outgoing.push(entry);
+    }
+    for (const listener of this.localAll) {
+      try {
+        listener(changes);
+      } catch (error) {
+        this.logger.error({ err: error, changes: changes.length }, 'a job change listener threw');
+      }
     }
     if (this.outgoing.length > 0 && !this.timer) {
       this.timer = setTimeout(() => void this.flush(), FLUSH_MS);
