@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { revertLastMigration, runMigrations } from '../src/database/migrator.js';
+import { BACKLOG_COUNT_CAP } from '../src/modules/health/health.sql.js';
 import { RedisService } from '../src/redis/redis.service.js';
 import { createUser, startTestApp, type TestApp } from './helpers/app.js';
 import { freePort } from './helpers/ports.js';
@@ -130,5 +131,23 @@ describe('health with Redis and for operators', () => {
     await t.request({ method: 'POST', url: '/api/v1/jobs', key: user.key, body: { type: 'echo', input: {} } });
     const again = await t.request({ method: 'GET', url: '/api/v1/health/detailed', key: admin.key });
     expect(again.body.queue.queued).toBe(1);
+
+    // A backlog past the bound is counted up to it, no further: the probe's cost does not grow
+    // with the queue. (Jobs due in an hour: no worker here, and none would take them yet.)
+    await t.db.pool.query(
+      `INSERT INTO jobs (user_id, type, input, run_at)
+       SELECT $1, 'echo', '{}', now() + interval '1 hour' FROM generate_series(1, $2)`,
+      [user.id, BACKLOG_COUNT_CAP + 5],
+    );
+    await waitFor(
+      'the cached answer to expire',
+      async () =>
+        (await t.request({ method: 'GET', url: '/api/v1/health/detailed', key: admin.key })).body.queue.queued,
+      (queued) => queued !== 1,
+      { timeout: 10_000, interval: 250 },
+    );
+    const capped = await t.request({ method: 'GET', url: '/api/v1/health/detailed', key: admin.key });
+    expect(capped.body.queue.queued).toBe(BACKLOG_COUNT_CAP);
+    await t.db.pool.query(`DELETE FROM jobs WHERE user_id = $1`, [user.id]);
   });
 });

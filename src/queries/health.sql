@@ -2,11 +2,12 @@
 -- change the statement in its .sql.ts file and run the script again.
 
 -- health.detailed
-SELECT (SELECT count(*)::int FROM jobs WHERE status = 'queued') AS queued,
+SELECT (SELECT count(*)::int FROM (SELECT 1 FROM jobs WHERE status = 'queued' LIMIT 100000) q) AS queued,
           (SELECT extract(epoch FROM now() - min(run_at))::float8 FROM jobs
             WHERE status = 'queued' AND run_at <= now()) AS oldest_queued_seconds,
           (SELECT count(*)::int FROM jobs WHERE status = 'running') AS running,
-          (SELECT count(*)::int FROM webhook_deliveries WHERE status = 'pending') AS webhook_backlog,
+          (SELECT count(*)::int FROM (SELECT 1 FROM webhook_deliveries WHERE status = 'pending'
+            LIMIT 100000) d) AS webhook_backlog,
           (SELECT extract(epoch FROM now() - min(next_attempt_at))::float8 FROM webhook_deliveries
             WHERE status = 'pending' AND next_attempt_at <= now()) AS oldest_due_delivery_seconds,
           (SELECT count(*)::int FROM webhooks

@@ -161,7 +161,7 @@ export class MetricsService implements OnModuleInit {
     };
     new Gauge({
       name: 'conveyor_queue_jobs',
-      help: 'Jobs queued (due now or later) and running, in the whole database',
+      help: 'Jobs queued (due now or later; counted up to 100,000) and running, in the whole database',
       labelNames: ['status'] as const,
       registers,
       async collect() {
@@ -182,7 +182,7 @@ export class MetricsService implements OnModuleInit {
     });
     new Gauge({
       name: 'conveyor_webhook_backlog',
-      help: 'Webhook deliveries pending (due now or waiting for a retry)',
+      help: 'Webhook deliveries pending (due now or waiting for a retry; counted up to 100,000)',
       registers,
       async collect() {
         const row = await queue();

@@ -28,14 +28,19 @@ class RedisCheckDto {
 }
 
 class QueueStateDto {
-  @ApiProperty({ example: 120, description: 'Jobs queued, due now or later' }) queued: number;
+  @ApiProperty({ example: 120, description: 'Jobs queued, due now or later; counted up to 100,000 (a bounded probe)' })
+  queued: number;
   @ApiProperty({ example: 10 }) running: number;
   @ApiProperty({ type: Number, nullable: true, example: 3, description: 'How long the oldest due job has waited' })
   oldestQueuedSeconds: number | null;
 }
 
 class WebhookStateDto {
-  @ApiProperty({ example: 4, description: 'Deliveries pending (due now or waiting for a retry)' }) backlog: number;
+  @ApiProperty({
+    example: 4,
+    description: 'Deliveries pending (due now or waiting for a retry); counted up to 100,000 (a bounded probe)',
+  })
+  backlog: number;
   @ApiProperty({ type: Number, nullable: true, example: 1 }) oldestDueSeconds: number | null;
   @ApiProperty({ example: 0, description: 'Endpoints whose deliveries have been failing' }) failingEndpoints: number;
 }
