@@ -1,9 +1,7 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runMigrations } from '../src/database/migrator.js';
 import { createUser, type TestUser } from './helpers/app.js';
 import type { TestDatabase } from './helpers/database.js';
-import { startPgServer, type PgStandalone } from './helpers/pg-cluster.js';
+import { serverDatabase, startPgServer, type PgStandalone } from './helpers/pg-cluster.js';
 import { freePort } from './helpers/ports.js';
 import { killLeftoverServices, startService, waitForReady, type ServiceProcess } from './helpers/process.js';
 import { Receiver } from './helpers/receiver.js';
@@ -29,12 +27,8 @@ describe('PostgreSQL restarted under the service', () => {
   beforeAll(async () => {
     pgServer = await startPgServer();
     const url = pgServer.server.url;
-    await runMigrations(url);
-    // Its own pool for the test's reads, which must survive the restart too.
-    const pool = new pg.Pool({ connectionString: url, max: 2 });
-    pool.on('error', () => undefined);
-    await pool.query(`INSERT INTO users (name, email, role) VALUES ('seed', 'seed@test.local', 'user')`);
-    db = { url, name: 'postgres', pool, drop: () => pool.end() };
+    // Its pool for the test's reads survives the restart too.
+    db = await serverDatabase(url);
     user = await createUser(db, { tier: 'enterprise' });
     receiver = await Receiver.start();
     const port = await freePort();

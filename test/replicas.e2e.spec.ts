@@ -1,19 +1,8 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Db } from '../src/database/db.js';
-import { runMigrations } from '../src/database/migrator.js';
 import { createUser, startTestApp, type TestApp } from './helpers/app.js';
 import type { TestDatabase } from './helpers/database.js';
-import { startPgCluster, type PgCluster } from './helpers/pg-cluster.js';
-
-/** The cluster's primary as a test database (the `postgres` database, migrated), for createUser and direct rows. */
-async function clusterDatabase(cluster: PgCluster): Promise<TestDatabase> {
-  await runMigrations(cluster.primary.url);
-  const pool = new pg.Pool({ connectionString: cluster.primary.url, max: 3 });
-  // A non-empty users table: no bootstrap admin (and no key banner).
-  await pool.query(`INSERT INTO users (name, email, role) VALUES ('seed', 'seed@test.local', 'user')`);
-  return { url: cluster.primary.url, name: 'postgres', pool, drop: () => pool.end() };
-}
+import { serverDatabase, startPgCluster, type PgCluster } from './helpers/pg-cluster.js';
 
 const MAX_LAG_MS = 3000;
 
@@ -25,7 +14,7 @@ describe('read replicas, against a real streaming replica built by the test', ()
 
   beforeAll(async () => {
     cluster = await startPgCluster();
-    db = await clusterDatabase(cluster);
+    db = await serverDatabase(cluster.primary.url);
     await cluster.caughtUp();
     const env = {
       ROLE: 'api',

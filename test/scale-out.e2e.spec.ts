@@ -1,9 +1,7 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { runMigrations } from '../src/database/migrator.js';
 import { createUser, type TestUser } from './helpers/app.js';
 import type { TestDatabase } from './helpers/database.js';
-import { startPgCluster, type PgCluster } from './helpers/pg-cluster.js';
+import { serverDatabase, startPgCluster, type PgCluster } from './helpers/pg-cluster.js';
 import { freePort } from './helpers/ports.js';
 import { startService, waitForReady, type ServiceProcess } from './helpers/process.js';
 import { Receiver } from './helpers/receiver.js';
@@ -81,9 +79,7 @@ describe('two API and two worker processes, one PostgreSQL with a replica, one R
 
   beforeAll(async () => {
     cluster = await startPgCluster();
-    await runMigrations(cluster.primary.url);
-    const pool = new pg.Pool({ connectionString: cluster.primary.url, max: 3 });
-    db = { url: cluster.primary.url, name: 'postgres', pool, drop: () => pool.end() };
+    db = await serverDatabase(cluster.primary.url, { seed: false });
     user = await createUser(db, { tier: 'enterprise' });
     limited = await createUser(db, { tier: 'free' });
     receiver = await Receiver.start();

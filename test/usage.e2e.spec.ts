@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser, startTestApp, type TestApp, type TestUser } from './helpers/app.js';
-import { waitFor } from './helpers/wait.js';
+import { waitForStatus } from './helpers/conditions.js';
 
 /**
  * Issue 11 #5: monthly credits by tier. Work whose cost would pass what is left is 429
@@ -176,12 +176,7 @@ describe('credits, quotas and usage', () => {
     });
     const run = await post(user, `/pipelines/${failing.body.id}/runs`, { input: { text: 'x' } });
     expect(run.status).toBe(201);
-    await waitFor(
-      'the run to fail',
-      async () =>
-        (await t.request({ method: 'GET', url: `/api/v1/pipeline-runs/${run.body.id}`, key: user.key })).body.status,
-      (s) => s === 'failed',
-    );
+    await waitForStatus(t, user.key, `/api/v1/pipeline-runs/${run.body.id}`, ['failed']);
     // echo (1) and http.request (5) started and are charged; text.stats (2) never started.
     expect(await counts(user.id)).toEqual({ jobs: 2, records: 2, credits: 6, monthly: 6 });
     const held = async (id: string) =>
@@ -196,12 +191,7 @@ describe('credits, quotas and usage', () => {
     expect(second.status).toBe(201);
     await t.db.pool.query(`UPDATE pipeline_jobs SET credits_held = credits_held + 3 WHERE id = $1`, [second.body.id]);
     await t.db.pool.query(`UPDATE usage_monthly SET credits = credits + 3 WHERE user_id = $1`, [user.id]);
-    await waitFor(
-      'the run to complete',
-      async () =>
-        (await t.request({ method: 'GET', url: `/api/v1/pipeline-runs/${second.body.id}`, key: user.key })).body.status,
-      (status) => status === 'completed',
-    );
+    await waitForStatus(t, user.key, `/api/v1/pipeline-runs/${second.body.id}`, ['completed']);
     expect(await counts(user.id)).toEqual({ jobs: 4, records: 4, credits: 8, monthly: 8 });
     expect(await held(second.body.id)).toBe(0);
   });
@@ -214,12 +204,7 @@ describe('credits, quotas and usage', () => {
     });
     const run = await post(user, `/pipelines/${pipeline.body.id}/runs`, { input: {} });
     expect(run.status).toBe(201);
-    await waitFor(
-      'the run to complete',
-      async () =>
-        (await t.request({ method: 'GET', url: `/api/v1/pipeline-runs/${run.body.id}`, key: user.key })).body.status,
-      (s) => s === 'completed',
-    );
+    await waitForStatus(t, user.key, `/api/v1/pipeline-runs/${run.body.id}`, ['completed']);
     expect(await counts(user.id)).toEqual({ jobs: 3, records: 3, credits: 4, monthly: 4 });
 
     const json = await t.request({ method: 'GET', url: '/api/v1/usage/export?format=json', key: user.key });

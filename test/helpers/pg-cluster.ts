@@ -3,6 +3,8 @@ import { appendFile, chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { runMigrations } from '../../src/database/migrator.js';
+import type { TestDatabase } from './database.js';
 import { freePort } from './ports.js';
 
 /** One server of the cluster: its port, data directory and URL (database `postgres`). */
@@ -69,37 +71,52 @@ async function query<R extends pg.QueryResultRow>(url: string, text: string): Pr
   }
 }
 
-export async function startPgCluster(): Promise<PgCluster> {
+/** A temporary directory, owned by the servers' user, for the data directories and sockets. */
+async function serversRoot(prefix: string): Promise<string> {
   const owner = ids();
-  const root = await mkdtemp(path.join(tmpdir(), 'conveyor-pg-cluster-'));
+  const root = await mkdtemp(path.join(tmpdir(), prefix));
   if (owner) await chown(root, owner.uid, owner.gid);
-  const server = async (name: string): Promise<PgServer> => {
-    const port = await freePort();
-    return { port, dataDir: path.join(root, name), url: `postgres://postgres@127.0.0.1:${port}/postgres` };
-  };
-  const primary = await server('primary');
-  const replica = await server('replica');
-  const start = (s: PgServer): Promise<string> =>
-    run('pg_ctl', [
-      'start',
-      '-w',
-      '-D',
-      s.dataDir,
-      '-l',
-      `${s.dataDir}.log`,
-      '-o',
-      `-p ${s.port} -k ${root} -c listen_addresses=127.0.0.1`,
-    ]);
-  const stop = (s: PgServer, mode: 'fast' | 'immediate'): Promise<string> =>
-    run('pg_ctl', ['stop', '-w', '-m', mode, '-D', s.dataDir]);
+  return root;
+}
 
-  await run('initdb', ['-D', primary.dataDir, '-U', 'postgres', '--auth=trust', '--no-sync']);
-  await appendFile(
-    path.join(primary.dataDir, 'postgresql.conf'),
-    '\nwal_level = replica\nmax_wal_senders = 4\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n',
-  );
+/** A server's place under `root`, on a free port (nothing created yet). */
+async function serverIn(root: string, name: string): Promise<PgServer> {
+  const port = await freePort();
+  return { port, dataDir: path.join(root, name), url: `postgres://postgres@127.0.0.1:${port}/postgres` };
+}
+
+/** `initdb`, trust auth, no fsync (a test's data need not survive the machine), plus `conf`. */
+async function initServer(s: PgServer, conf = ''): Promise<void> {
+  await run('initdb', ['-D', s.dataDir, '-U', 'postgres', '--auth=trust', '--no-sync']);
+  await appendFile(path.join(s.dataDir, 'postgresql.conf'), `\nfsync = off\nfull_page_writes = off\n${conf}`);
+}
+
+function startServer(s: PgServer, root: string): Promise<string> {
+  return run('pg_ctl', [
+    'start',
+    '-w',
+    '-D',
+    s.dataDir,
+    '-l',
+    `${s.dataDir}.log`,
+    '-o',
+    `-p ${s.port} -k ${root} -c listen_addresses=127.0.0.1`,
+  ]);
+}
+
+/** `pg_ctl stop`: `immediate` is a crash (no checkpoint, connections cut), `fast` a clean stop. */
+function stopServer(s: PgServer, mode: 'fast' | 'immediate'): Promise<string> {
+  return run('pg_ctl', ['stop', '-w', '-m', mode, '-D', s.dataDir]);
+}
+
+export async function startPgCluster(): Promise<PgCluster> {
+  const root = await serversRoot('conveyor-pg-cluster-');
+  const primary = await serverIn(root, 'primary');
+  const replica = await serverIn(root, 'replica');
+
+  await initServer(primary, 'wal_level = replica\nmax_wal_senders = 4\nsynchronous_commit = off\n');
   await appendFile(path.join(primary.dataDir, 'pg_hba.conf'), '\nhost replication all 127.0.0.1/32 trust\n');
-  await start(primary);
+  await startServer(primary, root);
   await run('pg_basebackup', [
     '-h',
     '127.0.0.1',
@@ -113,18 +130,18 @@ export async function startPgCluster(): Promise<PgCluster> {
     '-X',
     'stream',
   ]);
-  await start(replica);
+  await startServer(replica, root);
 
   let replicaRunning = true;
   return {
     primary,
     replica,
     async stopReplica() {
-      await stop(replica, 'immediate');
+      await stopServer(replica, 'immediate');
       replicaRunning = false;
     },
     async startReplica() {
-      await start(replica);
+      await startServer(replica, root);
       replicaRunning = true;
     },
     async pauseReplay() {
@@ -147,8 +164,8 @@ export async function startPgCluster(): Promise<PgCluster> {
       }
     },
     async destroy() {
-      if (replicaRunning) await stop(replica, 'immediate').catch(() => undefined);
-      await stop(primary, 'immediate').catch(() => undefined);
+      if (replicaRunning) await stopServer(replica, 'immediate').catch(() => undefined);
+      await stopServer(primary, 'immediate').catch(() => undefined);
       await rm(root, { recursive: true, force: true });
     },
   };
@@ -165,45 +182,37 @@ export interface PgStandalone {
 
 /** A fresh server (`initdb`) on a free port, in a temporary directory removed by {@link PgStandalone.destroy}. */
 export async function startPgServer(): Promise<PgStandalone> {
-  const owner = ids();
-  const root = await mkdtemp(path.join(tmpdir(), 'conveyor-pg-server-'));
-  if (owner) await chown(root, owner.uid, owner.gid);
-  const port = await freePort();
-  const server: PgServer = {
-    port,
-    dataDir: path.join(root, 'data'),
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-  };
-  await run('initdb', ['-D', server.dataDir, '-U', 'postgres', '--auth=trust', '--no-sync']);
-  await appendFile(path.join(server.dataDir, 'postgresql.conf'), '\nfsync = off\nfull_page_writes = off\n');
-  const start = async (): Promise<void> => {
-    await run('pg_ctl', [
-      'start',
-      '-w',
-      '-D',
-      server.dataDir,
-      '-l',
-      `${server.dataDir}.log`,
-      '-o',
-      `-p ${port} -k ${root} -c listen_addresses=127.0.0.1`,
-    ]);
-  };
-  let running = false;
-  await start();
-  running = true;
+  const root = await serversRoot('conveyor-pg-server-');
+  const server = await serverIn(root, 'data');
+  await initServer(server);
+  await startServer(server, root);
+  let running = true;
   return {
     server,
     async stop(mode) {
-      await run('pg_ctl', ['stop', '-w', '-m', mode, '-D', server.dataDir]);
+      await stopServer(server, mode);
       running = false;
     },
     async start() {
-      await start();
+      await startServer(server, root);
       running = true;
     },
     async destroy() {
-      if (running) await run('pg_ctl', ['stop', '-w', '-m', 'immediate', '-D', server.dataDir]).catch(() => undefined);
+      if (running) await stopServer(server, 'immediate').catch(() => undefined);
       await rm(root, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The `postgres` database of a server the test owns, as a TestDatabase (for createUser and direct
+ * rows): migrated, with a small pool that outlives the server's restarts (an idle client's error
+ * is expected then), and, unless `seed: false`, one user, so no instance bootstraps an admin.
+ */
+export async function serverDatabase(url: string, { seed = true } = {}): Promise<TestDatabase> {
+  await runMigrations(url);
+  const pool = new pg.Pool({ connectionString: url, max: 3 });
+  pool.on('error', () => undefined);
+  if (seed) await pool.query(`INSERT INTO users (name, email, role) VALUES ('seed', 'seed@test.local', 'user')`);
+  return { url, name: 'postgres', pool, drop: () => pool.end() };
 }

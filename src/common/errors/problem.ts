@@ -99,6 +99,7 @@ export function toProblem(error: unknown, requestId: string, instance?: string):
   let headers: Record<string, string> = {};
   let unexpected = false;
   let extensions: Record<string, unknown> = {};
+  let databaseUnavailable = false;
 
   if (error instanceof DomainError) {
     code = error.code;
@@ -122,23 +123,12 @@ export function toProblem(error: unknown, requestId: string, instance?: string):
     code = 'BAD_REQUEST';
     detail = `Malformed JSON body: ${error.message}`;
   } else if (isDatabaseUnavailable(error)) {
-    const entry = ERROR_CATALOG.SERVICE_UNAVAILABLE;
-    return {
-      problem: {
-        type: problemType('SERVICE_UNAVAILABLE'),
-        title: entry.title,
-        status: entry.status,
-        detail:
-          'The database could not be reached, so the request may not have completed. Check its outcome (read the ' +
-          'object, or send it again with the same Idempotency-Key) before sending it again',
-        code: 'SERVICE_UNAVAILABLE',
-        requestId,
-        ...(instance ? { instance } : {}),
-      },
-      headers: { 'Retry-After': '1' },
-      unexpected: false,
-      databaseUnavailable: true,
-    };
+    code = 'SERVICE_UNAVAILABLE';
+    detail =
+      'The database could not be reached, so the request may not have completed. Check its outcome (read the ' +
+      'object, or send it again with the same Idempotency-Key) before sending it again';
+    headers = { 'Retry-After': '1' };
+    databaseUnavailable = true;
   } else {
     code = 'INTERNAL';
     detail = 'An unexpected error occurred';
@@ -162,5 +152,5 @@ export function toProblem(error: unknown, requestId: string, instance?: string):
     ...(instance ? { instance } : {}),
     ...(errors?.length ? { errors } : {}),
   };
-  return { problem, headers, unexpected };
+  return { problem, headers, unexpected, databaseUnavailable };
 }

@@ -41,11 +41,11 @@ export class CacheInvalidator implements OnModuleInit {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    // A ROLE=worker process serves no cached read. Its own changes still clear Redis at once (the
-    // API instances' copies there), but with a memory store nobody reads its cache at all, and
-    // other instances' changes are theirs to apply: it neither listens nor invalidates for them
-    // (two transitions per job, and every notification of the other workers, saved on a drain).
     // This instance's changes, each key once per publication (a batch's jobs share its key).
+    // A ROLE=worker process serves no cached read: its own changes still clear Redis at once (the
+    // API instances' copies there), but with a memory store nobody reads its cache at all, and
+    // other instances' changes are theirs to apply (two transitions per job, and every
+    // notification of the other workers, saved on a drain).
     const local = (changes: QueueChange[]): void => this.cache.invalidate(distinctKeys(changes));
     if (!this.config.runsApi) {
       if (this.cache.storeKind === 'redis') this.changes.subscribeAll(local);

@@ -65,7 +65,7 @@ export class JobsService {
     if (!type || errors.length) throw new ValidationFailedError(errors, 'The job is invalid');
 
     const requestHash = idempotencyKey ? createHash('sha256').update(canonical(dto)).digest('hex') : null;
-    const job = {
+    const row = await this.lifecycle.enqueue({
       userId,
       type: type.name,
       input: dto.input,
@@ -77,8 +77,7 @@ export class JobsService {
       idempotencyKey: idempotencyKey ?? null,
       requestHash,
       creditLimit: this.config.credits[me.tier],
-    };
-    const row = await this.lifecycle.enqueue(job);
+    });
     if (row) return { job: toJobResponse(row), replayed: false };
 
     // The key was used before (with credits left or not): same body → the original job; different body → 409.

@@ -306,19 +306,16 @@ export class JobLifecycle {
   async cancel(userId: string, id: string): Promise<JobRow | undefined> {
     const [row] = await this.db.query(Q.CANCEL, [id, userId]);
     if (!row) return undefined;
-    this.publish([row]);
+    const changes = this.publish([row]);
     await this.afterEnded([row]);
-    await this.announce([jobChange(row)]);
+    await this.announce(changes);
     return row;
   }
 
   /** A user's retry of a failed or cancelled job; undefined when it is not theirs, not retryable, or its batch or run ended. */
   async retry(userId: string, id: string): Promise<JobRow | undefined> {
     const [row] = await this.db.query(Q.RETRY, [id, userId]);
-    if (row) {
-      this.publish([row]);
-      await this.announce([jobChange(row)]);
-    }
+    if (row) await this.announce(this.publish([row]));
     return row;
   }
 
@@ -329,9 +326,9 @@ export class JobLifecycle {
       return marked.length ? tx.query(Q.CANCEL_JOBS_OF, [id, null]) : undefined;
     });
     if (!cancelled) return false;
-    this.publish(cancelled);
+    const changes = this.publish(cancelled);
     await this.settle(() => this.finishBatches([id]), { batchId: id });
-    await this.announce([...cancelled.map(jobChange), batchChange({ id, user_id: userId, status: 'cancelled' })]);
+    await this.announce([...changes, batchChange({ id, user_id: userId, status: 'cancelled' })]);
     return true;
   }
 
@@ -343,9 +340,10 @@ export class JobLifecycle {
       return run ? { run, jobs: await tx.query(Q.CANCEL_JOBS_OF, [null, id]) } : undefined;
     });
     if (!result) return false;
-    this.publish(result.jobs);
-    this.changes.publish([runChange(result.run)]);
-    await this.announce([...result.jobs.map(jobChange), runChange(result.run)]);
+    const run = runChange(result.run);
+    const changes = this.publish(result.jobs);
+    this.changes.publish([run]);
+    await this.announce([...changes, run]);
     return true;
   }
 
@@ -387,7 +385,10 @@ export class JobLifecycle {
     return new QuotaExceededError(used, limit, cost);
   }
 
-  private publish(rows: TransitionRow[]): void {
-    if (rows.length) this.changes.publish(rows.map(jobChange));
+  /** Publishes the rows' transitions on the change feed; returns them (for {@link announce}). */
+  private publish(rows: TransitionRow[]): QueueChange[] {
+    const changes = rows.map(jobChange);
+    if (changes.length) this.changes.publish(changes);
+    return changes;
   }
 }
